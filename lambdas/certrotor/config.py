@@ -1,0 +1,414 @@
+"""The one typed configuration model, shared by the CDK stack, the Lambda
+functions and local mode.
+
+`load_config(mapping)` validates everything once and returns frozen values;
+bad config raises ConfigError naming the field, before anything is built.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from certrotor.errors import ConfigError
+
+MIN_VALUE_LIMIT = 1024
+MAX_VALUE_LIMIT = 65536
+DEFAULT_VALUE_LIMIT = 4096
+# Rotating more often than this would burn Private CA quota and hit the
+# Secrets Manager write limits (50 TPS shared) for no security gain.
+MIN_ROTATION_HOURS = 4
+DEFAULT_PCA_QUOTA = 1_000_000
+
+_ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+$")
+_PCA_ARN = re.compile(r"^arn:aws[a-z-]*:acm-pca:[a-z0-9-]+:\d{12}:certificate-authority/[0-9a-f-]{36}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+# Secret names: 1-512 chars of letters, digits and /_+=.@-; ours add "/key" etc.
+_SET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,400}$")
+_DNS = re.compile(r"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_CRON = re.compile(r"^cron\((.+)\)$")
+_DURATION = re.compile(r"^(\d+)h$")
+
+
+class KeyAlgorithm(StrEnum):
+    """Key types a set may use; anything weaker is refused."""
+
+    EC_P256 = "EC_prime256v1"
+    EC_P384 = "EC_secp384r1"
+    RSA_2048 = "RSA_2048"
+    RSA_3072 = "RSA_3072"
+    RSA_4096 = "RSA_4096"
+
+
+class Usage(StrEnum):
+    """What the certificate is for; selects the Private CA template."""
+
+    SERVER = "server"
+    CLIENT = "client"
+    BOTH = "both"
+
+
+TEMPLATES: dict[Usage, str] = {
+    Usage.SERVER: "EndEntityServerAuthCertificate/V1",
+    Usage.CLIENT: "EndEntityClientAuthCertificate/V1",
+    Usage.BOTH: "EndEntityCertificate/V1",
+}
+
+
+def template_arn(usage: Usage, partition: str = "aws") -> str:
+    """The Private CA template ARN for a usage."""
+    return f"arn:{partition}:acm-pca:::template/{TEMPLATES[usage]}"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When Secrets Manager rotates the set.
+
+    `expression` is `rate(N days|hours)` or `cron(...)`; `window` is the
+    rotation window duration such as `4h`.
+    """
+
+    expression: str = "rate(30 days)"
+    window: str | None = None
+    rotate_immediately: bool = True
+
+    def rate_hours(self) -> int | None:
+        """The interval in hours for a rate() expression, else None."""
+        match = _RATE.match(self.expression)
+        if not match:
+            return None
+        value, unit = int(match.group(1)), match.group(2)
+        if unit.startswith("minute"):
+            return value // 60
+        if unit.startswith("hour"):
+            return value
+        return value * 24
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    """An ECS service that must be redeployed after a rotation."""
+
+    cluster: str
+    service: str
+
+
+@dataclass(frozen=True)
+class CertificateSetConfig:
+    """One certificate set: what to issue, where to store it, who reads it."""
+
+    name: str
+    common_name: str
+    dns_names: tuple[str, ...] = ()
+    ip_addresses: tuple[str, ...] = ()
+    key_algorithm: KeyAlgorithm = KeyAlgorithm.EC_P256
+    usage: Usage = Usage.SERVER
+    validity_days: int = 30
+    chain_parts: int = 2
+    value_limit: int = DEFAULT_VALUE_LIMIT
+    schedule: Schedule = field(default_factory=Schedule)
+    services: tuple[ServiceRef, ...] = ()
+    redeploy_strict: bool = False
+    reader_role_arns: tuple[str, ...] = ()
+    key_reader_role_arns: tuple[str, ...] = ()
+
+    @property
+    def key_secret_name(self) -> str:
+        return f"{self.name}/key"
+
+    def chain_secret_name(self, index: int) -> str:
+        return f"{self.name}/chain-{index}"
+
+    @property
+    def chain_secret_names(self) -> tuple[str, ...]:
+        return tuple(self.chain_secret_name(i) for i in range(self.chain_parts))
+
+    @property
+    def part_secret_names(self) -> tuple[str, ...]:
+        """Every secret of the set except the manifest: key, then chain parts."""
+        return (self.key_secret_name, *self.chain_secret_names)
+
+    @property
+    def all_names(self) -> tuple[str, ...]:
+        """DNS names and IP addresses, for SANs."""
+        return (*self.dns_names, *self.ip_addresses)
+
+
+@dataclass(frozen=True)
+class CaConfig:
+    """The Private CA: referenced by ARN, or created by the stack."""
+
+    arn: str | None = None
+    create: bool = False
+    # "GENERAL_PURPOSE" or "SHORT_LIVED_CERTIFICATE" (validity <= 7 days).
+    usage_mode: str = "GENERAL_PURPOSE"
+    common_name: str = "certrotor subordinate CA"
+    quota: int = DEFAULT_PCA_QUOTA
+
+
+@dataclass(frozen=True)
+class IssuerPolicy:
+    """What one caller of the on-demand issuer may ask for."""
+
+    principal: str
+    allowed_dns: tuple[str, ...] = ()
+    allow_ip: bool = False
+    min_rsa_bits: int = 2048
+    allowed_curves: tuple[str, ...] = ("secp256r1", "secp384r1")
+    max_validity_days: int = 30
+    usage: Usage = Usage.SERVER
+    rate_per_minute: int = 60
+    sets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CertrotorConfig:
+    """The whole configuration: one CA and the certificate sets."""
+
+    ca: CaConfig
+    sets: tuple[CertificateSetConfig, ...]
+    issuer_policies: tuple[IssuerPolicy, ...] = ()
+    service_name: str = "certrotor"
+    log_level: str = "INFO"
+    log_retention_days: int = 30
+    expiry_alarm_days: int = 7
+    alarm_email: str | None = None
+
+    def set_named(self, name: str) -> CertificateSetConfig:
+        """The set whose manifest secret has this name."""
+        for cert_set in self.sets:
+            if cert_set.name == name:
+                return cert_set
+        raise ConfigError(f"no certificate set named {name!r} in the configuration")
+
+    def to_json(self) -> str:
+        """Serialize for the Lambda's settings (no secrets live in config)."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------
+# Validation
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    _require(
+        isinstance(value, Sequence) and not isinstance(value, str) and all(isinstance(v, str) for v in value),
+        f"{where}: expected a list of strings",
+    )
+    return tuple(value)
+
+
+def _int(value: Any, where: str, low: int, high: int) -> int:
+    _require(isinstance(value, int) and not isinstance(value, bool), f"{where}: expected an integer, got {value!r}")
+    _require(low <= value <= high, f"{where}: {value} is outside {low:,}-{high:,}")
+    return int(value)
+
+
+def _unknown(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    extra = sorted(set(data) - allowed)
+    _require(not extra, f"{where}: unknown field(s) {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _schedule(data: Any, where: str) -> Schedule:
+    if data is None:
+        return Schedule()
+    if isinstance(data, str):
+        data = {"expression": data}
+    _require(isinstance(data, Mapping), f"{where}: expected an object or an expression string")
+    _unknown(data, {"expression", "days", "window", "rotate_immediately"}, where)
+    if "days" in data:
+        _require("expression" not in data, f"{where}: give either days or expression, not both")
+        days = _int(data["days"], f"{where}.days", 1, 1000)
+        expression = f"rate({days} {'day' if days == 1 else 'days'})"
+    else:
+        expression = str(data.get("expression", Schedule.expression))
+    schedule = Schedule(
+        expression=expression,
+        window=data.get("window"),
+        rotate_immediately=bool(data.get("rotate_immediately", True)),
+    )
+    if _CRON.match(expression):
+        # cron() in Secrets Manager allows at most one rotation per 4 hours; the
+        # hours field must not be a wildcard or a step below 4.
+        fields = _CRON.match(expression).group(1).split()  # type: ignore[union-attr]
+        _require(len(fields) == 6, f"{where}.expression: cron() needs 6 fields, got {len(fields)}")
+        hours = fields[1]
+        step = re.match(r"^(\*|\d+)/(\d+)$", hours)
+        _require(
+            hours != "*" and not (step and int(step.group(2)) < MIN_ROTATION_HOURS),
+            f"{where}.expression: rotates more often than every {MIN_ROTATION_HOURS} hours",
+        )
+    else:
+        hours_between = schedule.rate_hours()
+        _require(
+            hours_between is not None,
+            f"{where}.expression: {expression!r} is not rate(N hours|days) or cron(...)",
+        )
+        _require(
+            hours_between is not None and hours_between >= MIN_ROTATION_HOURS,
+            f"{where}.expression: {expression!r} rotates more often than every {MIN_ROTATION_HOURS} hours",
+        )
+    if schedule.window is not None:
+        window = _DURATION.match(str(schedule.window))
+        _require(bool(window), f"{where}.window: expected a duration such as '4h'")
+        _require(
+            window is not None and 1 <= int(window.group(1)) <= 24,
+            f"{where}.window: must be between 1h and 24h",
+        )
+    return schedule
+
+
+def _set(data: Any, index: int) -> CertificateSetConfig:
+    where = f"sets[{index}]"
+    _require(isinstance(data, Mapping), f"{where}: expected an object")
+    allowed = {f for f in CertificateSetConfig.__dataclass_fields__}
+    _unknown(data, allowed, where)
+    name = data.get("name")
+    _require(isinstance(name, str) and bool(_SET_NAME.match(name)), f"{where}.name: {name!r} is not a valid secret name")
+    where = f"sets[{name}]"
+    common_name = data.get("common_name")
+    dns_names = _strings(data.get("dns_names"), f"{where}.dns_names")
+    ip_addresses = _strings(data.get("ip_addresses"), f"{where}.ip_addresses")
+    _require(bool(dns_names or ip_addresses), f"{where}: needs at least one of dns_names or ip_addresses")
+    for dns in dns_names:
+        _require(bool(_DNS.match(dns)) and len(dns) <= 253, f"{where}.dns_names: {dns!r} is not a DNS name")
+    for ip in ip_addresses:
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise ConfigError(f"{where}.ip_addresses: {ip!r} is not an IP address") from None
+    if common_name is None:
+        common_name = (dns_names or ip_addresses)[0]
+    _require(isinstance(common_name, str) and 0 < len(common_name) <= 64, f"{where}.common_name: 1-64 characters")
+    # RFC 6125 section 6.4.4: clients ignore the CN when SANs exist, so a CN
+    # that is not also a SAN would be a name nobody can verify.
+    _require(common_name in dns_names or common_name in ip_addresses, f"{where}.common_name: {common_name!r} must also be listed in dns_names or ip_addresses")
+    try:
+        key_algorithm = KeyAlgorithm(data.get("key_algorithm", KeyAlgorithm.EC_P256))
+    except ValueError:
+        raise ConfigError(
+            f"{where}.key_algorithm: {data.get('key_algorithm')!r} is not one of {', '.join(k.value for k in KeyAlgorithm)}"
+        ) from None
+    try:
+        usage = Usage(data.get("usage", Usage.SERVER))
+    except ValueError:
+        raise ConfigError(f"{where}.usage: expected one of server, client, both") from None
+    services = []
+    for i, svc in enumerate(data.get("services") or ()):
+        _require(isinstance(svc, Mapping) and {"cluster", "service"} <= set(svc), f"{where}.services[{i}]: needs cluster and service")
+        services.append(ServiceRef(cluster=str(svc["cluster"]), service=str(svc["service"])))
+    roles = _strings(data.get("reader_role_arns"), f"{where}.reader_role_arns")
+    key_roles = _strings(data.get("key_reader_role_arns"), f"{where}.key_reader_role_arns")
+    for arn in (*roles, *key_roles):
+        _require(bool(_ROLE_ARN.match(arn)), f"{where}: {arn!r} is not an IAM role ARN")
+    return CertificateSetConfig(
+        name=name,
+        common_name=common_name,
+        dns_names=dns_names,
+        ip_addresses=ip_addresses,
+        key_algorithm=key_algorithm,
+        usage=usage,
+        validity_days=_int(data.get("validity_days", 30), f"{where}.validity_days", 1, 3650),
+        chain_parts=_int(data.get("chain_parts", 2), f"{where}.chain_parts", 1, 20),
+        value_limit=_int(data.get("value_limit", DEFAULT_VALUE_LIMIT), f"{where}.value_limit", MIN_VALUE_LIMIT, MAX_VALUE_LIMIT),
+        schedule=_schedule(data.get("schedule"), f"{where}.schedule"),
+        services=tuple(services),
+        redeploy_strict=bool(data.get("redeploy_strict", False)),
+        reader_role_arns=roles,
+        key_reader_role_arns=key_roles,
+    )
+
+
+def _ca(data: Any) -> CaConfig:
+    _require(isinstance(data, Mapping), "ca: expected an object with arn, or create: true")
+    _unknown(data, set(CaConfig.__dataclass_fields__), "ca")
+    arn = data.get("arn")
+    create = bool(data.get("create", False))
+    _require(bool(arn) != create, "ca: give exactly one of arn or create: true")
+    if arn is not None:
+        _require(isinstance(arn, str) and bool(_PCA_ARN.match(arn)), f"ca.arn: {arn!r} is not a Private CA ARN")
+    mode = data.get("usage_mode", "GENERAL_PURPOSE")
+    _require(mode in ("GENERAL_PURPOSE", "SHORT_LIVED_CERTIFICATE"), "ca.usage_mode: GENERAL_PURPOSE or SHORT_LIVED_CERTIFICATE")
+    return CaConfig(
+        arn=arn,
+        create=create,
+        usage_mode=mode,
+        common_name=str(data.get("common_name", CaConfig.common_name)),
+        quota=_int(data.get("quota", DEFAULT_PCA_QUOTA), "ca.quota", 1, 10_000_000),
+    )
+
+
+def _policy(data: Any, index: int) -> IssuerPolicy:
+    where = f"issuer_policies[{index}]"
+    _require(isinstance(data, Mapping) and isinstance(data.get("principal"), str), f"{where}: needs a principal")
+    _unknown(data, set(IssuerPolicy.__dataclass_fields__), where)
+    try:
+        usage = Usage(data.get("usage", Usage.SERVER))
+    except ValueError:
+        raise ConfigError(f"{where}.usage: expected one of server, client, both") from None
+    return IssuerPolicy(
+        principal=data["principal"],
+        allowed_dns=_strings(data.get("allowed_dns"), f"{where}.allowed_dns"),
+        allow_ip=bool(data.get("allow_ip", False)),
+        min_rsa_bits=_int(data.get("min_rsa_bits", 2048), f"{where}.min_rsa_bits", 2048, 4096),
+        allowed_curves=_strings(data.get("allowed_curves", ("secp256r1", "secp384r1")), f"{where}.allowed_curves"),
+        max_validity_days=_int(data.get("max_validity_days", 30), f"{where}.max_validity_days", 1, 3650),
+        usage=usage,
+        rate_per_minute=_int(data.get("rate_per_minute", 60), f"{where}.rate_per_minute", 1, 100_000),
+        sets=_strings(data.get("sets"), f"{where}.sets"),
+    )
+
+
+def load_config(data: Mapping[str, Any]) -> CertrotorConfig:
+    """Validate a plain mapping (cdk.json context, a JSON file, an env value)."""
+    _require(isinstance(data, Mapping), "config: expected an object")
+    _unknown(data, set(CertrotorConfig.__dataclass_fields__), "config")
+    raw_sets = data.get("sets")
+    _require(isinstance(raw_sets, Sequence) and len(raw_sets) > 0, "sets: at least one certificate set is needed")
+    sets = tuple(_set(item, i) for i, item in enumerate(raw_sets))
+    names = [s.name for s in sets]
+    _require(len(names) == len(set(names)), f"sets: duplicate names {sorted({n for n in names if names.count(n) > 1})}")
+    for cert_set in sets:
+        for other in names:
+            _require(
+                other == cert_set.name or not other.startswith(cert_set.name + "/"),
+                f"sets: {other!r} collides with the part secrets of {cert_set.name!r}",
+            )
+    ca = _ca(data.get("ca"))
+    if ca.usage_mode == "SHORT_LIVED_CERTIFICATE":
+        for cert_set in sets:
+            _require(cert_set.validity_days <= 7, f"sets[{cert_set.name}].validity_days: a short-lived CA issues at most 7 days")
+    level = str(data.get("log_level", "INFO")).upper()
+    _require(level in ("DEBUG", "INFO", "WARNING", "ERROR"), "log_level: DEBUG, INFO, WARNING or ERROR")
+    return CertrotorConfig(
+        ca=ca,
+        sets=sets,
+        issuer_policies=tuple(_policy(p, i) for i, p in enumerate(data.get("issuer_policies") or ())),
+        service_name=str(data.get("service_name", "certrotor")),
+        log_level=level,
+        log_retention_days=_int(data.get("log_retention_days", 30), "log_retention_days", 1, 3653),
+        expiry_alarm_days=_int(data.get("expiry_alarm_days", 7), "expiry_alarm_days", 1, 365),
+        alarm_email=data.get("alarm_email"),
+    )
+
+
+def load_config_json(text: str) -> CertrotorConfig:
+    """Parse and validate config serialized with `CertrotorConfig.to_json`."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    return load_config(data)
