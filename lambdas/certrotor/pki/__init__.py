@@ -1,0 +1,1 @@
+"""Pure PKI: keys, CSRs, bundles. No AWS, no environment."""

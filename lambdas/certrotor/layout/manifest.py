@@ -1,0 +1,102 @@
+"""The manifest: the small JSON value of a set's rotated secret.
+
+It names every part secret with a SHA-256 of its value and carries the leaf
+certificate when it fits, so a reader can check that the parts it fetched
+belong together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from certrotor.errors import IntegrityError
+
+FORMAT_VERSION = 1
+
+
+class PartRole:
+    KEY = "key"
+    CHAIN = "chain"
+
+
+def digest(value: str) -> str:
+    """SHA-256 of a part's value, lowercase hex."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class PartRef:
+    """One part secret as the manifest lists it."""
+
+    name: str
+    role: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What one rotation wrote: its version, certificate facts and parts."""
+
+    set_name: str
+    version: str
+    serial: str
+    not_before: str
+    not_after: str
+    fingerprint: str
+    key_algorithm: str
+    parts: tuple[PartRef, ...]
+    certificate: str | None = None
+
+    @property
+    def key_part(self) -> PartRef:
+        return next(p for p in self.parts if p.role == PartRole.KEY)
+
+    @property
+    def chain_parts(self) -> tuple[PartRef, ...]:
+        return tuple(p for p in self.parts if p.role == PartRole.CHAIN)
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = {
+            "format": FORMAT_VERSION,
+            "set": self.set_name,
+            "version": self.version,
+            "serial": self.serial,
+            "not_before": self.not_before,
+            "not_after": self.not_after,
+            "fingerprint_sha256": self.fingerprint,
+            "key_algorithm": self.key_algorithm,
+            "parts": [{"name": p.name, "role": p.role, "sha256": p.sha256} for p in self.parts],
+        }
+        if self.certificate is not None:
+            data["certificate"] = self.certificate
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        """Parse a manifest; anything malformed is an IntegrityError."""
+        try:
+            data = json.loads(text)
+            if data.get("format") != FORMAT_VERSION:
+                raise IntegrityError(f"manifest format {data.get('format')!r} is not {FORMAT_VERSION}")
+            parts = tuple(PartRef(str(p["name"]), str(p["role"]), str(p["sha256"])) for p in data["parts"])
+            manifest = cls(
+                set_name=str(data["set"]),
+                version=str(data["version"]),
+                serial=str(data["serial"]),
+                not_before=str(data["not_before"]),
+                not_after=str(data["not_after"]),
+                fingerprint=str(data["fingerprint_sha256"]),
+                key_algorithm=str(data["key_algorithm"]),
+                parts=parts,
+                certificate=data.get("certificate"),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise IntegrityError(f"manifest is malformed: {type(exc).__name__}") from None
+        if sum(1 for p in parts if p.role == PartRole.KEY) != 1:
+            raise IntegrityError("manifest must list exactly one key part")
+        if any(p.role not in (PartRole.KEY, PartRole.CHAIN) for p in parts):
+            raise IntegrityError("manifest lists a part with an unknown role")
+        return manifest

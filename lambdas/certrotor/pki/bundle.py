@@ -1,0 +1,223 @@
+"""Certificate bundles: parse, put in order, and verify.
+
+A `Bundle` is a leaf certificate and its issuers, leaf first, each followed by
+the certificate that signed it. Verification is a chain of small checks, each
+raising BundleError or PolicyError with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from certrotor.config import Usage
+from certrotor.errors import BundleError, PolicyError
+from certrotor.pki.keys import PrivateKey, public_key_matches
+
+_PEM_CERT_BEGIN = "-----BEGIN CERTIFICATE-----"
+# Tolerate clock skew between Private CA, Lambda and the containers.
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def cert_to_pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def certs_to_pem(certs: Sequence[x509.Certificate]) -> str:
+    return "".join(cert_to_pem(c) for c in certs)
+
+
+def parse_certificates(pem: str) -> list[x509.Certificate]:
+    """Every certificate in a PEM text, in the order given."""
+    if _PEM_CERT_BEGIN not in pem:
+        raise BundleError("no PEM certificate found")
+    try:
+        return x509.load_pem_x509_certificates(pem.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise BundleError(f"malformed PEM certificate: {exc}") from None
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of the DER certificate, lowercase hex."""
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def serial_hex(cert: x509.Certificate) -> str:
+    return format(cert.serial_number, "x")
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A leaf certificate and its chain, leaf first, then issuers in order."""
+
+    leaf: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+
+    @property
+    def leaf_pem(self) -> str:
+        return cert_to_pem(self.leaf)
+
+    @property
+    def chain_pem(self) -> str:
+        return certs_to_pem(self.chain)
+
+    @property
+    def fullchain_pem(self) -> str:
+        return self.leaf_pem + self.chain_pem
+
+
+def order_bundle(certs: Sequence[x509.Certificate]) -> Bundle:
+    """Put certificates given in any order into leaf-then-issuers order.
+
+    The leaf is the one certificate that signed no other in the set; each
+    following certificate is the issuer of the one before. Certificates that do
+    not belong to that path are refused rather than silently dropped.
+    """
+    if not certs:
+        raise BundleError("no certificates in the bundle")
+    unique: dict[str, x509.Certificate] = {}
+    for cert in certs:
+        unique.setdefault(fingerprint(cert), cert)
+    pool = list(unique.values())
+    issuers = {fingerprint(c) for c in pool for other in pool if other is not c and _issued_by(other, c)}
+    leaves = [c for c in pool if fingerprint(c) not in issuers]
+    if len(leaves) != 1:
+        raise BundleError(f"expected exactly one leaf certificate, found {len(leaves)}")
+    path = [leaves[0]]
+    remaining = [c for c in pool if c is not leaves[0]]
+    while remaining:
+        nxt = next((c for c in remaining if _issued_by(path[-1], c)), None)
+        if nxt is None:
+            break
+        path.append(nxt)
+        remaining.remove(nxt)
+        if _issued_by(nxt, nxt):  # self-signed root: the path ends here
+            break
+    if remaining:
+        raise BundleError(f"{len(remaining)} certificate(s) do not belong to the leaf's chain")
+    return Bundle(leaf=path[0], chain=tuple(path[1:]))
+
+
+def parse_bundle(pem: str) -> Bundle:
+    """Parse PEM text holding a leaf and its chain in any order."""
+    return order_bundle(parse_certificates(pem))
+
+
+# --------------------------------------------------------------------------
+# Checks
+
+
+def check_key_matches(bundle: Bundle, key: PrivateKey) -> None:
+    """The private key must be the one the leaf certifies."""
+    if not public_key_matches(key, bundle.leaf.public_key()):  # type: ignore[arg-type]
+        raise BundleError("private key does not match the certificate")
+
+
+def check_chain(bundle: Bundle, trust_anchor: x509.Certificate, now: dt.datetime) -> None:
+    """Each certificate is signed by the next; the last is signed by the anchor.
+
+    RFC 5280 section 6.1: every issuer in the path must be a CA, and every
+    certificate must be within its validity period.
+    """
+    path = [bundle.leaf, *bundle.chain]
+    for cert, issuer in zip(path, path[1:], strict=False):
+        if not _issued_by(cert, issuer):
+            raise BundleError(f"{cert.subject.rfc4514_string()} is not signed by {issuer.subject.rfc4514_string()}")
+        if not _is_ca(issuer):
+            raise BundleError(f"{issuer.subject.rfc4514_string()} is not a CA certificate")
+    top = path[-1]
+    anchored = fingerprint(top) == fingerprint(trust_anchor) or _issued_by(top, trust_anchor)
+    if not anchored:
+        raise BundleError(f"chain does not lead to the trusted CA {trust_anchor.subject.rfc4514_string()}")
+    for cert in path:
+        if not cert.not_valid_before_utc - CLOCK_SKEW <= now <= cert.not_valid_after_utc:
+            raise BundleError(
+                f"{cert.subject.rfc4514_string()} is not valid at {now.isoformat()} "
+                f"(valid {cert.not_valid_before_utc.isoformat()} to {cert.not_valid_after_utc.isoformat()})"
+            )
+
+
+def check_validity(bundle: Bundle, now: dt.datetime, min_remaining: dt.timedelta = dt.timedelta(0)) -> None:
+    """The leaf is valid now and for at least `min_remaining` more."""
+    leaf = bundle.leaf
+    if now + CLOCK_SKEW < leaf.not_valid_before_utc:
+        raise BundleError(f"certificate is not valid before {leaf.not_valid_before_utc.isoformat()}")
+    if now >= leaf.not_valid_after_utc:
+        raise BundleError(f"certificate expired at {leaf.not_valid_after_utc.isoformat()}")
+    if leaf.not_valid_after_utc - now < min_remaining:
+        raise BundleError(f"certificate expires at {leaf.not_valid_after_utc.isoformat()}, sooner than required")
+
+
+def certificate_names(cert: x509.Certificate) -> tuple[set[str], set[str]]:
+    """The DNS and IP SANs of a certificate."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set(), set()
+    return (
+        set(san.get_values_for_type(x509.DNSName)),
+        {str(ip) for ip in san.get_values_for_type(x509.IPAddress)},
+    )
+
+
+def check_names(bundle: Bundle, dns_names: Sequence[str], ip_addresses: Sequence[str]) -> None:
+    """The leaf must carry every configured name (RFC 6125: SANs, not CN)."""
+    dns, ips = certificate_names(bundle.leaf)
+    missing = [n for n in dns_names if n not in dns]
+    missing += [ip for ip in ip_addresses if str(ipaddress.ip_address(ip)) not in ips]
+    if missing:
+        raise PolicyError(f"certificate lacks the names {', '.join(missing)}")
+
+
+_REQUIRED_EKU = {
+    Usage.SERVER: {ExtendedKeyUsageOID.SERVER_AUTH},
+    Usage.CLIENT: {ExtendedKeyUsageOID.CLIENT_AUTH},
+    Usage.BOTH: {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH},
+}
+
+
+def check_usage(bundle: Bundle, usage: Usage) -> None:
+    """Key usage must allow TLS for the configured purpose.
+
+    RFC 5280 section 4.2.1.12: without an extended key usage extension the
+    key may be used for any purpose; with one, it must list the purpose.
+    Section 4.2.1.3: a key usage extension must allow digitalSignature.
+    """
+    leaf = bundle.leaf
+    try:
+        eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        eku = None
+    if eku is not None:
+        missing = _REQUIRED_EKU[usage] - set(eku)
+        if missing and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in set(eku):
+            raise PolicyError(f"certificate's extended key usage lacks {', '.join(m._name for m in missing)}")
+    try:
+        key_usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if not key_usage.digital_signature:
+        raise PolicyError("certificate's key usage does not allow digitalSignature")

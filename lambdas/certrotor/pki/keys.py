@@ -1,0 +1,81 @@
+"""Private keys: generate, serialize, and the minimum-strength rule."""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from certrotor.config import KeyAlgorithm
+from certrotor.errors import PolicyError
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+# NIST SP 800-57 part 1: RSA below 2048 bits and curves below 256 bits give
+# less than 112 bits of security.
+MIN_RSA_BITS = 2048
+ALLOWED_CURVES = ("secp256r1", "secp384r1")
+
+_RSA_BITS = {KeyAlgorithm.RSA_2048: 2048, KeyAlgorithm.RSA_3072: 3072, KeyAlgorithm.RSA_4096: 4096}
+_CURVES = {KeyAlgorithm.EC_P256: ec.SECP256R1, KeyAlgorithm.EC_P384: ec.SECP384R1}
+
+
+def generate_key(algorithm: KeyAlgorithm) -> PrivateKey:
+    """A fresh private key of the given algorithm."""
+    if algorithm in _CURVES:
+        return ec.generate_private_key(_CURVES[algorithm]())
+    if algorithm in _RSA_BITS:
+        return rsa.generate_private_key(public_exponent=65537, key_size=_RSA_BITS[algorithm])
+    raise ValueError(f"unsupported key algorithm {algorithm!r}")
+
+
+def key_to_pem(key: PrivateKey) -> str:
+    """PKCS#8 PEM, unencrypted: Secrets Manager and KMS protect it at rest."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+
+
+def key_from_pem(pem: str) -> PrivateKey:
+    """Load a PEM private key; refuses any type other than RSA or EC."""
+    try:
+        key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+    except (ValueError, TypeError, UnicodeEncodeError):
+        # The parser's message may echo input; never let key text reach a log.
+        raise PolicyError("the private key is not a valid unencrypted PEM key") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise PolicyError(f"unsupported private key type {type(key).__name__}")
+    return key
+
+
+def describe_key(key: PublicKey | PrivateKey) -> str:
+    """A short, non-secret description such as 'EC secp256r1' or 'RSA 2048'."""
+    if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
+        return f"EC {key.curve.name}"
+    return f"RSA {key.key_size}"
+
+
+def check_key_strength(
+    key: PublicKey | PrivateKey,
+    min_rsa_bits: int = MIN_RSA_BITS,
+    allowed_curves: tuple[str, ...] = ALLOWED_CURVES,
+) -> None:
+    """Refuse keys weaker than the policy: small RSA, unknown curves, other types."""
+    if isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey):
+        if key.key_size < max(min_rsa_bits, MIN_RSA_BITS):
+            raise PolicyError(f"weak key: RSA {key.key_size} bits, at least {max(min_rsa_bits, MIN_RSA_BITS)} required")
+        return
+    if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
+        if key.curve.name not in allowed_curves:
+            raise PolicyError(f"weak key: curve {key.curve.name} is not one of {', '.join(allowed_curves)}")
+        return
+    raise PolicyError(f"unsupported key type {type(key).__name__}")
+
+
+def public_key_matches(private_key: PrivateKey, public_key: PublicKey) -> bool:
+    """True when the public key is the private key's own."""
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    return bool(private_key.public_key().public_bytes(der, spki) == public_key.public_bytes(der, spki))
