@@ -33,6 +33,10 @@ class IntegrityError(LayoutError):
     """A part is missing, tampered with, or from another version."""
 
 
+class NotIssuedError(IntegrityError):
+    """The set exists but its first certificate has not been issued yet."""
+
+
 class AwsError(CertrotorError):
     """An AWS call failed in a way the caller cannot fix by retrying now."""
 

@@ -12,9 +12,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from certrotor.errors import IntegrityError
+from certrotor.errors import IntegrityError, NotIssuedError
 
 FORMAT_VERSION = 1
+# The value every secret of a set holds before its first rotation: the stack
+# creates secrets with it (CloudFormation cannot create a secret without a
+# value), and readers recognise it to say "not issued yet".
+INITIAL_VALUE = '{"certrotor":"no certificate issued yet"}'
 
 
 class PartRole:
@@ -77,6 +81,8 @@ class Manifest:
     @classmethod
     def from_json(cls, text: str) -> Manifest:
         """Parse a manifest; anything malformed is an IntegrityError."""
+        if text == INITIAL_VALUE:
+            raise NotIssuedError("no certificate has been issued for this set yet; rotate it (certrotor issue-now)")
         try:
             data = json.loads(text)
             if data.get("format") != FORMAT_VERSION:

@@ -1,0 +1,75 @@
+"""Names, sizes and limits of the deployed resources, in one place.
+
+The Lambda runtime contract (handler paths, environment variable names,
+metric names) is shared with the code in lambdas/certrotor; change both
+together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_SOURCE_DIR = REPO_ROOT / "lambdas"
+LAMBDA_PACKAGE_DIR = LAMBDA_SOURCE_DIR / "certrotor"
+LAMBDA_REQUIREMENTS_FILE = REPO_ROOT / "requirements.txt"
+BUNDLE_CACHE_DIR = REPO_ROOT / ".bundle-cache"
+
+# Context keys read by app.py.
+CONFIG_CONTEXT_KEY = "certrotor"
+CONFIG_FILE_CONTEXT_KEY = "certrotor_config_file"
+SKIP_BUNDLING_CONTEXT_KEY = "certrotor:skip_bundling"
+ARCHITECTURE_CONTEXT_KEY = "certrotor:architecture"
+STACK_NAME_CONTEXT_KEY = "certrotor:stack_name"
+DEFAULT_STACK_NAME = "Certrotor"
+
+# Lambda entry points.
+ROTATION_HANDLER = "certrotor.handlers.rotate.lambda_handler"
+MONITOR_HANDLER = "certrotor.handlers.monitor.lambda_handler"
+
+# Environment variables the handlers read. Never key material.
+ENV_CONFIG = "CERTROTOR_CONFIG"
+ENV_CA_ARN = "CERTROTOR_CA_ARN"
+ENV_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+ENV_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+ENV_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+# Lambda refuses a function whose variables (names and values) exceed 4 KB.
+LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096
+
+# Metrics the handlers publish with Powertools (EMF). Powertools adds the
+# "service" dimension (POWERTOOLS_SERVICE_NAME) to every metric it emits.
+METRICS_NAMESPACE = "certrotor"
+SERVICE_DIMENSION = "service"
+SET_DIMENSION = "CertificateSet"
+METRIC_DAYS_TO_EXPIRY = "DaysToExpiry"
+METRIC_ROTATION_SUCCEEDED = "RotationSucceeded"
+METRIC_ROTATION_FAILED = "RotationFailed"
+METRIC_REDEPLOY_FAILED = "RedeployFailed"
+
+# The rotation function waits for Private CA (IssueCertificate is
+# asynchronous) with bounded backoff inside its remaining time.
+ROTATION_TIMEOUT = Duration.minutes(5)
+# Generating an RSA 4096 key and the in-memory TLS handshake are CPU bound;
+# Lambda gives CPU in proportion to memory.
+ROTATION_MEMORY_MB = 512
+# Caps parallel Private CA and Secrets Manager writes (PutSecretValue and
+# friends share 50 TPS per account) when many sets rotate in one window.
+ROTATION_RESERVED_CONCURRENCY = 5
+
+MONITOR_TIMEOUT = Duration.minutes(1)
+MONITOR_MEMORY_MB = 256
+MONITOR_SCHEDULE_EXPRESSION = "rate(1 hour)"
+
+# A created CA: root, self-signed, activated by the stack.
+CA_KEY_ALGORITHM = "RSA_2048"
+CA_SIGNING_ALGORITHM = "SHA256WITHRSA"
+CA_VALIDITY_YEARS = 10
+ROOT_CA_TEMPLATE = "RootCACertificate/V1"
+
+# Value stored in every secret at creation, before the first rotation
+# writes real material. Secrets Manager cannot create a secret without a
+# value; readers must treat this as "not issued yet".
+PLACEHOLDER_MANIFEST = '{"certrotor":"awaiting-first-rotation"}'
+PLACEHOLDER_PART = "certrotor: awaiting first rotation"

@@ -1,0 +1,142 @@
+"""One certrotor Lambda function: code, role, log group, tracing, settings.
+
+Every certrotor function (rotation, monitor, and later the on-demand
+issuer) is built the same way, so the shared wiring lives here once:
+Python 3.13, arm64 by default, X-Ray active tracing, a log group with a
+retention, Powertools settings from the configuration, and a role that
+starts with nothing but writing to its own log group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from aws_cdk import Duration, Token
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from cdk_nag import NagSuppressions
+from constructs import Construct
+
+from infra.constants import (
+    ENV_LOG_LEVEL,
+    ENV_METRICS_NAMESPACE,
+    ENV_SERVICE_NAME,
+    LAMBDA_ENVIRONMENT_LIMIT_BYTES,
+    METRICS_NAMESPACE,
+)
+
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+# A deploy-time value (a CA ARN from a Ref) is a token at synth time; count
+# it at the longest such ARN can be.
+_TOKEN_SIZE_ESTIMATE = 160
+
+
+@dataclass(frozen=True)
+class FunctionSettings:
+    """What all certrotor functions of one deployment share."""
+
+    code: lambda_.Code
+    architecture: lambda_.Architecture
+    service_name: str
+    log_level: str
+    log_retention: logs.RetentionDays
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """Variables every function gets (configuration, CA ARN). Never key material."""
+
+
+class CertrotorFunction(Construct):
+    """A Lambda function with its own role and log group.
+
+    The role has no managed policy: it may write to this function's log
+    group and send X-Ray traces, and gets everything else from explicit
+    grants (``add_to_policy``) by the constructs that use the function.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: FunctionSettings,
+        handler: str,
+        description: str,
+        timeout: Duration,
+        memory_size: int,
+        reserved_concurrency: int | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        environment = {
+            **settings.environment,
+            ENV_SERVICE_NAME: settings.service_name,
+            ENV_LOG_LEVEL: settings.log_level,
+            ENV_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        }
+        _check_environment_size(environment, construct_id)
+
+        self.log_group = logs.LogGroup(self, "Logs", retention=settings.log_retention)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"certrotor {construct_id} function",
+        )
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            code=settings.code,
+            handler=handler,
+            runtime=RUNTIME,
+            architecture=settings.architecture,
+            role=self.role,
+            description=description,
+            timeout=timeout,
+            memory_size=memory_size,
+            reserved_concurrent_executions=reserved_concurrency,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            environment=environment,
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.role,
+            [
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "X-Ray PutTraceSegments and PutTelemetryRecords support no "
+                    "resource-level permissions; AWS requires Resource '*' for them.",
+                    "appliesTo": ["Resource::*"],
+                }
+            ],
+            apply_to_children=True,
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.function,
+            [
+                {
+                    "id": "AwsSolutions-L1",
+                    "reason": "Python 3.13 is the runtime the asset's wheels are built for "
+                    "(cp313, see infra/bundling.py); moving to a newer runtime is a "
+                    "deliberate change of the bundle target, not a drift.",
+                }
+            ],
+        )
+
+    def add_to_policy(self, statement: iam.PolicyStatement) -> None:
+        """Allow the function one more thing (identity policy on its role)."""
+        self.role.add_to_principal_policy(statement)
+
+
+def _check_environment_size(environment: Mapping[str, str], where: str) -> None:
+    size = sum(
+        len(name) + (_TOKEN_SIZE_ESTIMATE if Token.is_unresolved(value) else len(value.encode()))
+        for name, value in environment.items()
+    )
+    if size > LAMBDA_ENVIRONMENT_LIMIT_BYTES:
+        raise ValueError(
+            f"{where}: the Lambda environment would be about {size:,} bytes, over Lambda's "
+            f"{LAMBDA_ENVIRONMENT_LIMIT_BYTES:,}-byte limit; the configuration "
+            "(CERTROTOR_CONFIG) is too large for one deployment - split the certificate "
+            "sets across stacks"
+        )

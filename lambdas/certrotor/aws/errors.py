@@ -1,0 +1,50 @@
+"""Translate botocore errors into certrotor's own types, by error code only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+
+from certrotor.errors import AwsError, NotFoundError, NotReadyError, RetryableError, ThrottledError
+
+_NOT_FOUND = {
+    "ResourceNotFoundException",
+    "ServiceNotFoundException",
+    "ClusterNotFoundException",
+    "NotFoundException",
+}
+_THROTTLED = {"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "Throttling"}
+_RETRYABLE = {"InternalServiceError", "InternalServiceErrorException", "ServiceUnavailable", "ServerException"}
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def translate(exc: Exception, what: str) -> AwsError:
+    """The certrotor error for a botocore failure while doing `what`."""
+    if isinstance(exc, ConnectionError | ReadTimeoutError):
+        return RetryableError(f"{what}: connection failed ({type(exc).__name__})")
+    if not isinstance(exc, ClientError):
+        return AwsError(f"{what}: {type(exc).__name__}")
+    code = error_code(exc)
+    if code == "RequestInProgressException":
+        return NotReadyError(f"{what}: not ready yet")
+    if code in _NOT_FOUND:
+        return NotFoundError(f"{what}: not found ({code})")
+    if code in _THROTTLED:
+        return ThrottledError(f"{what}: throttled ({code})")
+    if code in _RETRYABLE:
+        return RetryableError(f"{what}: {code}")
+    return AwsError(f"{what}: {code}")
+
+
+@contextmanager
+def aws_call(what: str) -> Iterator[None]:
+    """Run a boto3 call, raising certrotor errors instead of botocore ones."""
+    try:
+        yield
+    except (ClientError, ConnectionError, ReadTimeoutError) as exc:
+        raise translate(exc, what) from exc

@@ -1,0 +1,129 @@
+"""AWS Private CA adapter: issue, wait with bounded backoff, fetch, revoke."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from certrotor.aws.errors import aws_call
+from certrotor.errors import AwsError, DeadlineError, NotReadyError, ThrottledError
+
+# IssueCertificate's IdempotencyToken: at most 36 characters.
+IDEMPOTENCY_TOKEN_LENGTH = 36
+
+
+def idempotency_token(*parts: str) -> str:
+    """A stable token for IssueCertificate from the request's identity."""
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:IDEMPOTENCY_TOKEN_LENGTH]
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    arn: str
+    certificate_pem: str
+    chain_pem: str
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Bounded exponential backoff: first delay, factor, and the cap."""
+
+    first: float = 0.25
+    factor: float = 2.0
+    cap: float = 4.0
+
+    def delays(self) -> Any:
+        delay = self.first
+        while True:
+            yield delay
+            delay = min(delay * self.factor, self.cap)
+
+
+class PrivateCA:
+    """One Private CA, named by ARN. Clients and clock are injectable."""
+
+    def __init__(
+        self,
+        ca_arn: str,
+        client: Any | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        backoff: Backoff = Backoff(),
+    ) -> None:
+        self.ca_arn = ca_arn
+        self._client = client or boto3.client("acm-pca")
+        self._sleep = sleep
+        self._backoff = backoff
+        self._description: dict[str, Any] | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """DescribeCertificateAuthority, cached for the life of this object."""
+        if self._description is None:
+            with aws_call("DescribeCertificateAuthority"):
+                self._description = self._client.describe_certificate_authority(CertificateAuthorityArn=self.ca_arn)[
+                    "CertificateAuthority"
+                ]
+        return self._description
+
+    def signing_algorithm(self) -> str:
+        """The CA's own signing algorithm, as IssueCertificate must use it."""
+        return str(self.describe()["CertificateAuthorityConfiguration"]["SigningAlgorithm"])
+
+    def ca_not_after(self) -> Any:
+        return self.describe().get("NotAfter")
+
+    def ca_certificate_chain(self) -> str:
+        """The CA's certificate and its chain up to the root, PEM."""
+        with aws_call("GetCertificateAuthorityCertificate"):
+            resp = self._client.get_certificate_authority_certificate(CertificateAuthorityArn=self.ca_arn)
+        chain = resp.get("CertificateChain") or ""
+        return resp["Certificate"].strip() + "\n" + (chain.strip() + "\n" if chain else "")
+
+    def issue(self, csr_pem: str, validity_days: int, template_arn: str, token: str) -> str:
+        """IssueCertificate; returns the certificate ARN. Throttling is raised as
+        ThrottledError: the caller decides whether to wait, and a retry with the
+        same token is answered with the same certificate, not a new one."""
+        with aws_call("IssueCertificate"):
+            resp = self._client.issue_certificate(
+                CertificateAuthorityArn=self.ca_arn,
+                Csr=csr_pem.encode("ascii"),
+                SigningAlgorithm=self.signing_algorithm(),
+                TemplateArn=template_arn,
+                Validity={"Value": validity_days, "Type": "DAYS"},
+                IdempotencyToken=token[:IDEMPOTENCY_TOKEN_LENGTH],
+            )
+        return str(resp["CertificateArn"])
+
+    def get(self, certificate_arn: str) -> IssuedCertificate:
+        """GetCertificate once; NotReadyError while Private CA is still issuing."""
+        with aws_call("GetCertificate"):
+            resp = self._client.get_certificate(CertificateAuthorityArn=self.ca_arn, CertificateArn=certificate_arn)
+        return IssuedCertificate(certificate_arn, resp["Certificate"], resp.get("CertificateChain", ""))
+
+    def wait(self, certificate_arn: str, remaining_seconds: Callable[[], float]) -> IssuedCertificate:
+        """Poll GetCertificate with bounded backoff until issued or out of time.
+
+        `remaining_seconds` is the caller's budget (in Lambda, the remaining
+        time less a margin); a delay never overruns it.
+        """
+        for delay in self._backoff.delays():
+            try:
+                return self.get(certificate_arn)
+            except (NotReadyError, ThrottledError):
+                left = remaining_seconds()
+                if left <= 0:
+                    raise DeadlineError(f"certificate {certificate_arn} not issued within the time left") from None
+                self._sleep(min(delay, left))
+        raise AwsError("unreachable")  # pragma: no cover
+
+    def revoke(self, certificate_serial: str, reason: str = "UNSPECIFIED") -> None:
+        with aws_call("RevokeCertificate"):
+            self._client.revoke_certificate(
+                CertificateAuthorityArn=self.ca_arn,
+                CertificateSerial=certificate_serial,
+                RevocationReason=reason,
+            )

@@ -1,0 +1,142 @@
+"""Secrets Manager adapter: versions, stages, batch reads, tags."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from certrotor.aws.errors import aws_call, error_code, translate
+from certrotor.errors import IntegrityError, NotFoundError
+
+CURRENT = "AWSCURRENT"
+PENDING = "AWSPENDING"
+PREVIOUS = "AWSPREVIOUS"
+BATCH_LIMIT = 20  # BatchGetSecretValue takes at most 20 SecretIds
+
+
+@dataclass(frozen=True)
+class SecretInfo:
+    """DescribeSecret, reduced to what rotation needs."""
+
+    arn: str
+    name: str
+    rotation_enabled: bool
+    versions: dict[str, tuple[str, ...]]
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def version_with(self, stage: str) -> str | None:
+        return next((v for v, stages in self.versions.items() if stage in stages), None)
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    name: str
+    value: str
+    version: str
+    stages: tuple[str, ...]
+
+
+class SecretStore:
+    """Reads and writes secret versions; errors become certrotor errors."""
+
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client or boto3.client("secretsmanager")
+
+    def describe(self, secret_id: str) -> SecretInfo:
+        with aws_call(f"DescribeSecret {secret_id}"):
+            resp = self._client.describe_secret(SecretId=secret_id)
+        return SecretInfo(
+            arn=resp["ARN"],
+            name=resp["Name"],
+            rotation_enabled=bool(resp.get("RotationEnabled", False)),
+            versions={v: tuple(s) for v, s in resp.get("VersionIdsToStages", {}).items()},
+            tags={t["Key"]: t["Value"] for t in resp.get("Tags", [])},
+        )
+
+    def get(self, secret_id: str, version: str | None = None, stage: str | None = None) -> SecretValue:
+        """One secret value, by VersionId or by stage (AWSCURRENT if neither)."""
+        kwargs: dict[str, Any] = {"SecretId": secret_id}
+        if version is not None:
+            kwargs["VersionId"] = version
+        if stage is not None:
+            kwargs["VersionStage"] = stage
+        with aws_call(f"GetSecretValue {secret_id}"):
+            resp = self._client.get_secret_value(**kwargs)
+        return SecretValue(resp["Name"], resp["SecretString"], resp["VersionId"], tuple(resp.get("VersionStages", ())))
+
+    def find(self, secret_id: str, version: str) -> SecretValue | None:
+        """The value at a VersionId, or None when that version has no value yet."""
+        try:
+            return self.get(secret_id, version=version)
+        except NotFoundError:
+            return None
+
+    def get_current_many(self, secret_ids: Sequence[str]) -> dict[str, SecretValue]:
+        """AWSCURRENT of many secrets in as few calls as BatchGetSecretValue allows."""
+        found: dict[str, SecretValue] = {}
+        for start in range(0, len(secret_ids), BATCH_LIMIT):
+            chunk = list(secret_ids[start : start + BATCH_LIMIT])
+            with aws_call(f"BatchGetSecretValue {len(chunk)} secrets"):
+                resp = self._client.batch_get_secret_value(SecretIdList=chunk)
+            errors = resp.get("Errors", [])
+            if errors:
+                first = errors[0]
+                raise NotFoundError(f"BatchGetSecretValue {first.get('SecretId')}: {first.get('ErrorCode')}")
+            for item in resp["SecretValues"]:
+                found[item["Name"]] = SecretValue(
+                    item["Name"], item["SecretString"], item["VersionId"], tuple(item.get("VersionStages", ()))
+                )
+        missing = [s for s in secret_ids if s not in found]
+        if missing:
+            raise NotFoundError(f"BatchGetSecretValue: no value for {', '.join(missing)}")
+        return found
+
+    def put(
+        self,
+        secret_id: str,
+        value: str,
+        version: str,
+        stages: Iterable[str] = (PENDING,),
+        rotation_token: str | None = None,
+    ) -> None:
+        """Write a version once; writing the same value again is a no-op.
+
+        Secrets Manager refuses a different value under an existing VersionId
+        (ResourceExistsException); that means two writers disagree, which is an
+        IntegrityError, never something to overwrite.
+        """
+        kwargs: dict[str, Any] = {
+            "SecretId": secret_id,
+            "ClientRequestToken": version,
+            "SecretString": value,
+            "VersionStages": list(stages),
+        }
+        if rotation_token is not None:
+            kwargs["RotationToken"] = rotation_token
+        try:
+            self._client.put_secret_value(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceExistsException":
+                raise IntegrityError(f"{secret_id} already holds a different value for version {version}") from exc
+            raise translate(exc, f"PutSecretValue {secret_id}") from exc
+
+    def move_stage(self, secret_id: str, stage: str, to_version: str, from_version: str | None) -> None:
+        kwargs: dict[str, Any] = {"SecretId": secret_id, "VersionStage": stage, "MoveToVersionId": to_version}
+        if from_version is not None:
+            kwargs["RemoveFromVersionId"] = from_version
+        with aws_call(f"UpdateSecretVersionStage {secret_id} {stage}"):
+            self._client.update_secret_version_stage(**kwargs)
+
+    def remove_stage(self, secret_id: str, stage: str, from_version: str) -> None:
+        with aws_call(f"UpdateSecretVersionStage {secret_id} remove {stage}"):
+            self._client.update_secret_version_stage(
+                SecretId=secret_id, VersionStage=stage, RemoveFromVersionId=from_version
+            )
+
+    def tag(self, secret_id: str, key: str, value: str) -> None:
+        with aws_call(f"TagResource {secret_id}"):
+            self._client.tag_resource(SecretId=secret_id, Tags=[{"Key": key, "Value": value}])

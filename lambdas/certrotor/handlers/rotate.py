@@ -1,0 +1,63 @@
+"""Rotation Lambda: Secrets Manager's createSecret/setSecret/testSecret/finishSecret.
+
+Thin: parse the event, take the adapters built once per cold start, run one
+step, record metrics. Any error fails the step, which is what tells Secrets
+Manager the rotation failed (it retries, and emits RotationFailed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import SecretsManagerEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from certrotor.errors import CertrotorError
+from certrotor.handlers.runtime import adapters
+from certrotor.services.rotation import RotationRequest, RotationService, Step
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+# Leave time to write the parts and answer before Lambda's own timeout.
+SAFETY_MARGIN_SECONDS = 20.0
+
+
+def rotation_service() -> RotationService:
+    wired = adapters()
+    return RotationService(wired.settings.config, wired.secrets, wired.ca, wired.ecs, logger=logger)  # type: ignore[arg-type]
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+@event_source(data_class=SecretsManagerEvent)
+def lambda_handler(event: SecretsManagerEvent, context: LambdaContext) -> dict[str, Any]:
+    # Only these fields are logged: the event carries no secret material, but
+    # nothing from the secrets' values is ever added to a log record.
+    logger.append_keys(step=event.get("Step"), secret_id=event.get("SecretId"))
+    try:
+        request = RotationRequest.parse(dict(event.raw_event))
+        result = rotation_service().run(
+            request, remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS
+        )
+    except CertrotorError as exc:
+        logger.error("rotation step failed", extra={"error_type": type(exc).__name__, "reason": str(exc)})
+        metrics.add_metric(name="RotationFailed", unit=MetricUnit.Count, value=1)
+        raise
+    logger.info("rotation step done", extra={"set": result.set_name, "action": result.action, "serial": result.serial})
+    if request.step is Step.FINISH:
+        metrics.add_metric(name="RotationSucceeded", unit=MetricUnit.Count, value=1)
+        if result.redeploy_failures:
+            metrics.add_metric(name="RedeployFailed", unit=MetricUnit.Count, value=len(result.redeploy_failures))
+    return {
+        "step": result.step.value,
+        "set": result.set_name,
+        "action": result.action,
+        "serial": result.serial,
+        "redeployed": result.redeployed,
+        "redeploy_failures": result.redeploy_failures,
+    }

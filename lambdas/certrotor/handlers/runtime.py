@@ -1,0 +1,74 @@
+"""Wiring shared by every handler: settings from the environment, boto3
+clients and services, built once per cold start on first use (never at
+import), and rebuilt only if the settings change (as local mode may do).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import boto3
+from botocore.config import Config
+
+from certrotor.aws.ecs import EcsServices
+from certrotor.aws.pca import PrivateCA
+from certrotor.aws.secrets import SecretStore
+from certrotor.config import CertrotorConfig, load_config_json
+from certrotor.errors import ConfigError
+
+CONFIG_ENV = "CERTROTOR_CONFIG"
+CA_ARN_ENV = "CERTROTOR_CA_ARN"
+# Botocore's standard mode retries throttling and transient errors with
+# jittered backoff; IssueCertificate retries are safe (IdempotencyToken).
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=20)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings of a certrotor function, validated at cold start."""
+
+    config: CertrotorConfig
+    ca_arn: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        raw = env.get(CONFIG_ENV)
+        if not raw:
+            raise ConfigError(f"{CONFIG_ENV} is not set")
+        config = load_config_json(raw)
+        ca_arn = env.get(CA_ARN_ENV) or config.ca.arn
+        if not ca_arn:
+            raise ConfigError(f"{CA_ARN_ENV} is not set and the config names no CA ARN")
+        return cls(config=config, ca_arn=ca_arn)
+
+
+@dataclass(frozen=True)
+class Adapters:
+    settings: Settings
+    secrets: SecretStore
+    ca: PrivateCA
+    ecs: EcsServices
+
+
+def client(service: str) -> object:
+    """A boto3 client with certrotor's retry and timeout settings."""
+    return boto3.session.Session().client(service, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+
+
+@functools.lru_cache(maxsize=4)
+def _adapters_for(raw_config: str, ca_arn: str | None) -> Adapters:
+    settings = Settings.from_env({CONFIG_ENV: raw_config, CA_ARN_ENV: ca_arn or ""})
+    return Adapters(
+        settings=settings,
+        secrets=SecretStore(client("secretsmanager")),
+        ca=PrivateCA(settings.ca_arn, client("acm-pca")),
+        ecs=EcsServices(client("ecs")),
+    )
+
+
+def adapters() -> Adapters:
+    """The adapters for the current environment's settings (cached)."""
+    return _adapters_for(os.environ.get(CONFIG_ENV, ""), os.environ.get(CA_ARN_ENV))

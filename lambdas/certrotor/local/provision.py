@@ -1,0 +1,117 @@
+"""Create in the emulator what the CDK stack creates in AWS, from the same
+typed config: a Private CA subordinate signed by a local root, the KMS keys,
+the set's secrets with rotation enabled, and the ECS services to redeploy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from certrotor.config import CaConfig, CertrotorConfig, load_config
+from certrotor.layout.manifest import INITIAL_VALUE
+from certrotor.local.ca import LocalCA
+from certrotor.local.emulator import ACCOUNT, Emulator
+from certrotor.pki.bundle import cert_to_pem
+
+ROTATION_FUNCTION = "certrotor-rotate"
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "ca": {"create": True, "common_name": "certrotor demo subordinate CA"},
+    "sets": [
+        {
+            "name": "demo/web",
+            "common_name": "localhost",
+            "dns_names": ["localhost"],
+            "ip_addresses": ["127.0.0.1"],
+            "key_algorithm": "EC_prime256v1",
+            "validity_days": 30,
+            "chain_parts": 2,
+            "schedule": {"expression": "rate(30 days)", "window": "4h"},
+            "services": [{"cluster": "demo", "service": "web"}],
+        }
+    ],
+}
+
+
+@dataclass(frozen=True)
+class LocalEnvironment:
+    """What provisioning made: the config (with the CA's ARN), the root."""
+
+    emulator: Emulator
+    config: CertrotorConfig
+    root: LocalCA
+    ca_arn: str
+
+    @property
+    def rotation_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.emulator.region}:{ACCOUNT}:function:{ROTATION_FUNCTION}"
+
+    def lambda_env(self) -> dict[str, str]:
+        """The rotation function's environment, as the stack sets it."""
+        return {
+            "CERTROTOR_CONFIG": self.config.to_json(),
+            "CERTROTOR_CA_ARN": self.ca_arn,
+            "POWERTOOLS_SERVICE_NAME": self.config.service_name,
+            "POWERTOOLS_METRICS_NAMESPACE": "certrotor",
+        }
+
+
+def create_private_ca(emulator: Emulator, root: LocalCA, common_name: str) -> str:
+    """A subordinate CA in the emulated Private CA, its CSR signed by `root`."""
+    pca = emulator.client("acm-pca")
+    arn = pca.create_certificate_authority(
+        CertificateAuthorityConfiguration={
+            "KeyAlgorithm": "RSA_2048",
+            "SigningAlgorithm": "SHA256WITHRSA",
+            "Subject": {"CommonName": common_name, "Organization": "certrotor local"},
+        },
+        CertificateAuthorityType="SUBORDINATE",
+    )["CertificateAuthorityArn"]
+    csr = pca.get_certificate_authority_csr(CertificateAuthorityArn=arn)["Csr"]
+    subordinate = root.sign_subordinate_csr(csr)
+    pca.import_certificate_authority_certificate(
+        CertificateAuthorityArn=arn,
+        Certificate=cert_to_pem(subordinate).encode("ascii"),
+        CertificateChain=root.pem.encode("ascii"),
+    )
+    return str(arn)
+
+
+def create_sets(emulator: Emulator, config: CertrotorConfig, rotation_function_arn: str) -> None:
+    """The secrets (manifest, key, chain parts) and KMS keys of every set,
+    rotation enabled on each manifest, and the ECS services named."""
+    secrets = emulator.client("secretsmanager")
+    kms = emulator.client("kms")
+    for cert_set in config.sets:
+        set_key = kms.create_key(Description=f"certrotor {cert_set.name}")["KeyMetadata"]["KeyId"]
+        key_key = kms.create_key(Description=f"certrotor {cert_set.name} private key")["KeyMetadata"]["KeyId"]
+        for name, kms_key, description in (
+            (cert_set.name, set_key, "certrotor manifest"),
+            (cert_set.key_secret_name, key_key, "certrotor private key"),
+            *((name, set_key, "certrotor chain part") for name in cert_set.chain_secret_names),
+        ):
+            secrets.create_secret(Name=name, KmsKeyId=kms_key, Description=description, SecretString=INITIAL_VALUE)
+        days = max(1, (cert_set.schedule.rate_hours() or 24 * 30) // 24)
+        emulator.enable_rotation(cert_set.name, rotation_function_arn, days)
+    ecs = emulator.client("ecs")
+    for cert_set in config.sets:
+        for ref in cert_set.services:
+            ecs.create_cluster(clusterName=ref.cluster)
+            ecs.register_task_definition(
+                family=ref.service,
+                containerDefinitions=[{"name": ref.service, "image": "certrotor/demo", "memory": 128}],
+            )
+            ecs.create_service(cluster=ref.cluster, serviceName=ref.service, taskDefinition=ref.service, desiredCount=1)
+
+
+def provision(emulator: Emulator, config: CertrotorConfig | None = None, root: LocalCA | None = None) -> LocalEnvironment:
+    """Everything the stack would create, in the emulator."""
+    config = config or load_config(DEFAULT_CONFIG)
+    root = root or LocalCA.create_root()
+    ca_arn = config.ca.arn if config.ca.arn and not config.ca.create else None
+    if ca_arn is None:
+        ca_arn = create_private_ca(emulator, root, config.ca.common_name)
+        config = replace(config, ca=CaConfig(arn=ca_arn, usage_mode=config.ca.usage_mode, quota=config.ca.quota))
+    environment = LocalEnvironment(emulator=emulator, config=config, root=root, ca_arn=ca_arn)
+    create_sets(emulator, config, environment.rotation_function_arn)
+    return environment

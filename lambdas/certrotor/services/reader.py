@@ -1,0 +1,52 @@
+"""Read a certificate set back from Secrets Manager and check it belongs together.
+
+The manifest is read first (at AWSCURRENT, or at a given VersionId); every
+part is then taken at the manifest's VersionId. For the current set that is
+one BatchGetSecretValue in the steady state; only parts whose AWSCURRENT has
+not moved yet (a rotation is finishing right now) are re-read by VersionId.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from certrotor.aws.secrets import CURRENT
+from certrotor.layout import AssembledSet, Manifest, PartValue, assemble
+from certrotor.ports import SecretPort
+
+
+@dataclass(frozen=True)
+class ReadStats:
+    """How many Secrets Manager calls a read took (for benchmarks and logs)."""
+
+    calls: int
+
+
+class SetReader:
+    """Reads sets through a SecretPort."""
+
+    def __init__(self, secrets: SecretPort) -> None:
+        self._secrets = secrets
+        self.last = ReadStats(0)
+
+    def read(self, name: str, version: str | None = None, provisioned_chain_parts: int | None = None) -> AssembledSet:
+        """The set at AWSCURRENT, or at `version` (a rotation's token)."""
+        calls = 1
+        manifest_value = (
+            self._secrets.get(name, stage=CURRENT) if version is None else self._secrets.get(name, version=version)
+        )
+        manifest = Manifest.from_json(manifest_value.value)
+        names = [p.name for p in manifest.parts]
+        parts: dict[str, PartValue] = {}
+        if version is None:
+            calls += 1
+            for part_name, value in self._secrets.get_current_many(names).items():
+                if value.version == manifest.version:
+                    parts[part_name] = PartValue(value.value, value.version)
+        for part_name in names:
+            if part_name not in parts:
+                calls += 1
+                value = self._secrets.get(part_name, version=manifest.version)
+                parts[part_name] = PartValue(value.value, value.version)
+        self.last = ReadStats(calls)
+        return assemble(manifest_value.value, manifest_value.version, parts, provisioned_chain_parts)
