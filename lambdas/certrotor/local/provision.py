@@ -56,23 +56,37 @@ class LocalEnvironment:
         }
 
 
-def create_private_ca(emulator: Emulator, root: LocalCA, common_name: str) -> str:
-    """A subordinate CA in the emulated Private CA, its CSR signed by `root`."""
+def create_private_ca(
+    emulator: Emulator,
+    root: LocalCA,
+    common_name: str,
+    key_algorithm: str = "RSA_2048",
+    intermediates: tuple[LocalCA, ...] = (),
+) -> str:
+    """A subordinate CA in the emulated Private CA, its CSR signed offline.
+
+    The signer is the last of `intermediates` (each signed by the one before,
+    the first by `root`), or `root` itself; the imported chain runs from the
+    signer up to the root, as Private CA requires.
+    """
     pca = emulator.client("acm-pca")
+    signing = "SHA256WITHRSA" if key_algorithm.startswith("RSA") else "SHA256WITHECDSA"
     arn = pca.create_certificate_authority(
         CertificateAuthorityConfiguration={
-            "KeyAlgorithm": "RSA_2048",
-            "SigningAlgorithm": "SHA256WITHRSA",
+            "KeyAlgorithm": key_algorithm,
+            "SigningAlgorithm": signing,
             "Subject": {"CommonName": common_name, "Organization": "certrotor local"},
         },
         CertificateAuthorityType="SUBORDINATE",
     )["CertificateAuthorityArn"]
     csr = pca.get_certificate_authority_csr(CertificateAuthorityArn=arn)["Csr"]
-    subordinate = root.sign_subordinate_csr(csr)
+    signer = intermediates[-1] if intermediates else root
+    subordinate = signer.sign_subordinate_csr(csr)
+    chain = "".join(ca.pem for ca in reversed(intermediates)) + root.pem
     pca.import_certificate_authority_certificate(
         CertificateAuthorityArn=arn,
         Certificate=cert_to_pem(subordinate).encode("ascii"),
-        CertificateChain=root.pem.encode("ascii"),
+        CertificateChain=chain.encode("ascii"),
     )
     return str(arn)
 

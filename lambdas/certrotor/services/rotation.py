@@ -101,7 +101,7 @@ class RotationService:
         self._now = now
         self._new_key = new_key
         self._log = logger or logging.getLogger("certrotor.rotation")
-        self._anchor_pem: str | None = None
+        self._ca_chain: str | None = None
 
     # -- entry point --------------------------------------------------------
 
@@ -143,7 +143,10 @@ class RotationService:
         key = self._pending_key(cert_set, token)
         certificate_arn = self._issue(cert_set, info, token, key)
         issued = self._ca.wait(certificate_arn, remaining_seconds)
-        bundle = order_bundle(parse_certificates(issued.certificate_pem + "\n" + issued.chain_pem))
+        # Private CA's chain may stop below the root; the CA's own chain
+        # completes it, and order_bundle drops what both contain.
+        pem = "\n".join((issued.certificate_pem, issued.chain_pem, self._ca_chain_pem()))
+        bundle = order_bundle(parse_certificates(pem))
         # Never pair this rotation's key with a certificate for another key.
         check_key_matches(bundle, key)
         spec = LayoutSpec(cert_set.name, cert_set.chain_parts, cert_set.value_limit)
@@ -192,16 +195,16 @@ class RotationService:
         return verify_set(
             assembled,
             now=self._now(),
-            anchor=trust_anchor(self._trust_anchor_pem()),
+            anchor=trust_anchor(self._ca_chain_pem()),
             expected=cert_set,
             handshake=True,
             min_remaining=MIN_REMAINING,
         )
 
-    def _trust_anchor_pem(self) -> str:
-        if self._anchor_pem is None:
-            self._anchor_pem = self._ca.ca_certificate_chain()
-        return self._anchor_pem
+    def _ca_chain_pem(self) -> str:
+        if self._ca_chain is None:
+            self._ca_chain = self._ca.ca_certificate_chain()
+        return self._ca_chain
 
     # -- finishSecret ---------------------------------------------------------
 
