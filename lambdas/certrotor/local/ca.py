@@ -61,16 +61,18 @@ class LocalCA:
         )
         return cls(builder.sign(key, hashes.SHA256()), key)
 
-    def _builder(self, subject: x509.Name, public_key: PublicKey, days: int) -> x509.CertificateBuilder:
-        now = _now()
-        not_after = min(now + dt.timedelta(days=days), self.certificate.not_valid_after_utc)
+    def _builder(
+        self, subject: x509.Name, public_key: PublicKey, days: int, not_before: dt.datetime | None = None
+    ) -> x509.CertificateBuilder:
+        start = not_before if not_before is not None else _now() - dt.timedelta(minutes=1)
+        not_after = min(start + dt.timedelta(days=days), self.certificate.not_valid_after_utc)
         return (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(self.certificate.subject)
             .public_key(public_key)
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_before(start)
             .not_valid_after(not_after)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(
@@ -114,9 +116,8 @@ class LocalCA:
         """An end-entity certificate for TLS with the given names."""
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
         sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
-        builder = self._builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]), public_key, days)
-        if not_before is not None:
-            builder = builder.not_valid_before(not_before).not_valid_after(not_before + dt.timedelta(days=days))
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        builder = self._builder(subject, public_key, days, not_before)
         eku = [ExtendedKeyUsageOID.SERVER_AUTH if server_auth else ExtendedKeyUsageOID.CLIENT_AUTH]
         builder = (
             builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
