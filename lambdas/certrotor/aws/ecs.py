@@ -9,6 +9,7 @@ import boto3
 
 from certrotor.aws.errors import aws_call
 from certrotor.config import ServiceRef
+from certrotor.errors import NotFoundError
 
 
 class EcsServices:
@@ -21,6 +22,9 @@ class EcsServices:
         """UpdateService(forceNewDeployment); returns the new deployment's id."""
         with aws_call(f"UpdateService {cluster}/{service}"):
             resp = self._client.update_service(cluster=cluster, service=service, forceNewDeployment=True)
+        if resp["service"].get("status") != "ACTIVE":
+            # AWS answers ServiceNotActiveException; check the answer as well.
+            raise NotFoundError(f"UpdateService {cluster}/{service}: service is {resp['service'].get('status')}")
         deployments = resp["service"].get("deployments", [])
         primary = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
         return str(primary.get("id", ""))

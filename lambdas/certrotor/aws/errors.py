@@ -12,6 +12,7 @@ from certrotor.errors import AwsError, NotFoundError, NotReadyError, RetryableEr
 _NOT_FOUND = {
     "ResourceNotFoundException",
     "ServiceNotFoundException",
+    "ServiceNotActiveException",
     "ClusterNotFoundException",
     "NotFoundException",
 }

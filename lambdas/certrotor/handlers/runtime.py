@@ -53,9 +53,16 @@ class Adapters:
     ecs: EcsServices
 
 
+@functools.cache
+def _session() -> boto3.session.Session:
+    # One session per process: it holds the loaded service models, so later
+    # clients (a changed configuration in local mode) are cheap to make.
+    return boto3.session.Session()
+
+
 def client(service: str) -> object:
     """A boto3 client with certrotor's retry and timeout settings."""
-    return boto3.session.Session().client(service, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+    return _session().client(service, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
 
 
 @functools.lru_cache(maxsize=4)

@@ -60,6 +60,9 @@ class Emulator:
         self.region = region
         self._server: Any = None
         self.endpoint_url = ""
+        self._session = boto3.session.Session()
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     def start(self) -> Emulator:
         from moto.server import ThreadedMotoServer
@@ -95,13 +98,18 @@ class Emulator:
         }
 
     def client(self, service: str) -> Any:
-        return boto3.session.Session().client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            aws_access_key_id=_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+        """A boto3 client for the emulator, made once per service (clients
+        are thread-safe, and making one costs more than most calls)."""
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self._session.client(
+                    service,  # type: ignore[call-overload]
+                    endpoint_url=self.endpoint_url,
+                    region_name=self.region,
+                    aws_access_key_id=_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                )
+            return self._clients[service]
 
     @contextmanager
     def activated(self, extra: Mapping[str, str] | None = None) -> Iterator[None]:
@@ -143,3 +151,14 @@ class Emulator:
             "version_id": token,
             "version_stages": ["AWSPENDING"],
         }
+
+    def issued_certificates(self, ca_arn: str) -> int:
+        """How many certificates the emulated Private CA has issued (for
+        tests and benchmarks that prove nothing was paid for twice)."""
+        from moto.backends import get_backend
+
+        authority = get_backend("acm-pca")[ACCOUNT][self.region].certificate_authorities[ca_arn]
+        return len(authority.issued_certificates)
+
+    def set_rotation_enabled(self, name: str, enabled: bool) -> None:
+        self._secret(name).rotation_enabled = enabled
