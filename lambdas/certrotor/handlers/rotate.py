@@ -49,6 +49,7 @@ def lambda_handler(event: SecretsManagerEvent, context: LambdaContext) -> dict[s
         metrics.add_metric(name="RotationFailed", unit=MetricUnit.Count, value=1)
         raise
     logger.info("rotation step done", extra={"set": result.set_name, "action": result.action, "serial": result.serial})
+    metrics.add_metric(name="RotationStepSucceeded", unit=MetricUnit.Count, value=1)
     if request.step is Step.FINISH:
         metrics.add_metric(name="RotationSucceeded", unit=MetricUnit.Count, value=1)
         if result.redeploy_failures:

@@ -86,7 +86,7 @@ class RotationDriver:
     ) -> None:
         self._environment = environment
         self._emulator: Emulator = environment.emulator
-        self._handler = handler or default_handler()
+        self._handler = handler
         self._max_attempts = max_attempts
         self._retry_delay = retry_delay
         self._extra_env = extra_env or {}
@@ -114,8 +114,12 @@ class RotationDriver:
 
     def invoke(self, name: str, step: str, token: str) -> Any:
         """One invocation of the rotation function, in its environment."""
+        event = self.event(name, step, token)
         with self._emulator.activated({**self._environment.lambda_env(), **self._extra_env}):
-            return self._handler(self.event(name, step, token), LambdaContext())
+            # Imported here, in the function's environment, as Lambda's init
+            # phase would: Powertools reads its settings at import.
+            handler = self._handler or default_handler()
+            return handler(event, LambdaContext())
 
     def rotate(self, name: str, token: str | None = None) -> RotationReport:
         token = self.start(name, token)

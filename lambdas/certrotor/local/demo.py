@@ -1,0 +1,214 @@
+"""`certrotor demo`: the main job end to end, on the embedded AWS emulator.
+
+Emulator up, CA ready, set created, rotation 1, a container start (the real
+`certrotor-fetch` entrypoint fetches, verifies, writes the files and execs a
+TLS server), a TLS client that trusts only the local root, rotation 2 with
+the ECS redeploy, a new container start, and the served serial has changed.
+Exits 0 only if every step worked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cryptography import x509
+
+from certrotor.local.driver import RotationDriver, RotationReport
+from certrotor.local.emulator import Emulator
+from certrotor.local.provision import LocalEnvironment, provision
+from certrotor.pki.handshake import client_context
+
+T = TypeVar("T")
+QUIET_LAMBDA_ENV = {
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+class DemoFailed(Exception):
+    """A step of the demo did not do what it should."""
+
+
+@dataclass(frozen=True)
+class Served:
+    serial: str
+    not_after: str
+    version: str
+    body: str
+
+
+class Story:
+    """Prints numbered steps with their timings."""
+
+    def __init__(self, total: int, out: Any = sys.stdout) -> None:
+        self._total = total
+        self._index = 0
+        self._out = out
+
+    def step(self, title: str, action: Callable[[], T]) -> T:
+        self._index += 1
+        print(f"[{self._index}/{self._total}] {title}", file=self._out, flush=True)
+        started = time.perf_counter()
+        result = action()
+        print(f"      done in {time.perf_counter() - started:.2f} s", file=self._out, flush=True)
+        return result
+
+    def say(self, text: str) -> None:
+        print(f"      {text}", file=self._out, flush=True)
+
+
+def fetch_command() -> list[str]:
+    """The installed `certrotor-fetch` console script, next to this Python."""
+    script = Path(sys.executable).with_name("certrotor-fetch")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "certrotor.client.entrypoint"]
+
+
+@contextlib.contextmanager
+def container(env: LocalEnvironment, set_name: str, workdir: Path, label: str, root_file: Path) -> Iterator[int]:
+    """A container start: certrotor-fetch writes the files and execs the TLS
+    server; yields the port it listens on, and stops it afterwards."""
+    files = workdir / label
+    command = [
+        *fetch_command(),
+        "--set",
+        set_name,
+        "--dir",
+        str(files),
+        "--ca-file",
+        str(root_file),
+        "--",
+        sys.executable,
+        "-m",
+        "certrotor.local.tls_server",
+        "--dir",
+        str(files),
+    ]
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, **env.emulator.env()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        if not line.startswith("listening on"):
+            process.wait(timeout=10)
+            error = process.stderr.read().strip() if process.stderr else ""
+            raise DemoFailed(f"the container did not start: {error or line or 'no output'}")
+        port = int(line.rsplit(":", 1)[1])
+        modes = {p.name: oct(p.stat().st_mode & 0o777) for p in sorted(files.iterdir())}
+        yield port, modes  # type: ignore[misc]
+    finally:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+        if process.poll() is None:
+            process.kill()
+
+
+def connect(port: int, root_pem: str, server_name: str) -> Served:
+    """A TLS client that trusts only the local root, and checks the name."""
+    context = client_context(root_pem)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=server_name) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+        version = tls.version() or ""
+        tls.sendall(f"GET / HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n".encode())
+        response = b""
+        while chunk := tls.recv(4096):
+            response += chunk
+    if der is None:
+        raise DemoFailed("the server sent no certificate")
+    cert = x509.load_der_x509_certificate(der)
+    body = response.split(b"\r\n\r\n", 1)[-1].decode().strip()
+    return Served(format(cert.serial_number, "x"), cert.not_valid_after_utc.isoformat(), version, body)
+
+
+def deployments(env: LocalEnvironment) -> dict[str, list[str]]:
+    """The deployment ids of every configured service."""
+    ecs = env.emulator.client("ecs")
+    found: dict[str, list[str]] = {}
+    for cert_set in env.config.sets:
+        for ref in cert_set.services:
+            service = ecs.describe_services(cluster=ref.cluster, services=[ref.service])["services"][0]
+            found[f"{ref.cluster}/{ref.service}"] = [d["id"] for d in service.get("deployments", [])]
+    return found
+
+
+def run(story: Story) -> None:
+    with Emulator() as emulator, tempfile.TemporaryDirectory(prefix="certrotor-demo-") as tmp:
+        workdir = Path(tmp)
+        story.say(f"AWS emulator (moto server) on {emulator.endpoint_url}")
+        env = story.step("Private CA ready: local root, subordinate in Private CA", lambda: provision(emulator))
+        cert_set = env.config.sets[0]
+        story.say(f"root: {env.root.certificate.subject.rfc4514_string()}")
+        story.say(f"subordinate CA: {env.ca_arn}")
+        story.say(f"set {cert_set.name}: secrets {', '.join((cert_set.name, *cert_set.part_secret_names))}")
+        root_file = workdir / "root.pem"
+        root_file.write_text(env.root.pem)
+        driver = RotationDriver(env, extra_env=QUIET_LAMBDA_ENV)
+        before = deployments(env)
+
+        def rotate() -> RotationReport:
+            report = driver.rotate(cert_set.name)
+            steps = ", ".join(f"{a.step} {a.seconds * 1000:.0f} ms" for a in report.attempts)
+            story.say(f"version {report.token}: {steps}")
+            return report
+
+        story.step("Rotation 1 (createSecret, setSecret, testSecret, finishSecret)", rotate)
+
+        def serve(label: str) -> Served:
+            with container(env, cert_set.name, workdir, label, root_file) as (port, modes):  # type: ignore[misc]
+                story.say(f"certrotor-fetch wrote {', '.join(f'{n} {m}' for n, m in modes.items())}")
+                story.say(f"and exec'd the TLS server on 127.0.0.1:{port}")
+                served = connect(port, env.root.pem, cert_set.common_name)
+            story.say(f"client (trusts only the local root) got serial {served.serial}, expires {served.not_after}")
+            story.say(f"{served.version}, server said: {served.body}")
+            return served
+
+        first = story.step("Container start 1: fetch, verify, write, exec; TLS client connects", lambda: serve("task-1"))
+        story.step("Rotation 2, with the ECS redeploy in finishSecret", rotate)
+        after = deployments(env)
+        for service, ids in after.items():
+            new = [d for d in ids if d not in before.get(service, [])]
+            if not new:
+                raise DemoFailed(f"no new deployment recorded for {service}")
+            story.say(f"ECS service {service}: new deployment {new[0]}")
+        second = story.step("Container start 2 (the redeployed task)", lambda: serve("task-2"))
+        if second.serial == first.serial:
+            raise DemoFailed("the served serial did not change after rotation 2")
+        story.say(f"served serial changed: {first.serial} -> {second.serial}")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    story = Story(total=5)
+    print("certrotor demo: certificates from Private CA, through Secrets Manager, into a container")
+    started = time.perf_counter()
+    try:
+        run(story)
+    except Exception as exc:  # noqa: BLE001 - the demo reports any failure in one line
+        print(f"FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(f"demo OK in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("demo", help="run the whole loop on the embedded AWS emulator")
+    parser.set_defaults(run=run_demo)
