@@ -59,6 +59,7 @@ class PrivateCA:
         self._sleep = sleep
         self._backoff = backoff
         self._description: dict[str, Any] | None = None
+        self._chain: str | None = None
 
     def describe(self) -> dict[str, Any]:
         """DescribeCertificateAuthority, cached for the life of this object."""
@@ -77,11 +78,14 @@ class PrivateCA:
         return self.describe().get("NotAfter")
 
     def ca_certificate_chain(self) -> str:
-        """The CA's certificate and its chain up to the root, PEM."""
-        with aws_call("GetCertificateAuthorityCertificate"):
-            resp = self._client.get_certificate_authority_certificate(CertificateAuthorityArn=self.ca_arn)
-        chain = resp.get("CertificateChain") or ""
-        return resp["Certificate"].strip() + "\n" + (chain.strip() + "\n" if chain else "")
+        """The CA's certificate and its chain up to the root, PEM; cached for
+        the life of this object (a Lambda instance), like describe()."""
+        if self._chain is None:
+            with aws_call("GetCertificateAuthorityCertificate"):
+                resp = self._client.get_certificate_authority_certificate(CertificateAuthorityArn=self.ca_arn)
+            chain = resp.get("CertificateChain") or ""
+            self._chain = resp["Certificate"].strip() + "\n" + (chain.strip() + "\n" if chain else "")
+        return self._chain
 
     def issue(self, csr_pem: str, validity_days: int, template_arn: str, token: str) -> str:
         """IssueCertificate; returns the certificate ARN. Throttling is raised as

@@ -101,7 +101,6 @@ class RotationService:
         self._now = now
         self._new_key = new_key
         self._log = logger or logging.getLogger("certrotor.rotation")
-        self._ca_chain: str | None = None
 
     # -- entry point --------------------------------------------------------
 
@@ -202,9 +201,7 @@ class RotationService:
         )
 
     def _ca_chain_pem(self) -> str:
-        if self._ca_chain is None:
-            self._ca_chain = self._ca.ca_certificate_chain()
-        return self._ca_chain
+        return self._ca.ca_certificate_chain()
 
     # -- finishSecret ---------------------------------------------------------
 
