@@ -1,0 +1,40 @@
+"""Monitor Lambda (scheduled): publish DaysToExpiry for every set.
+
+Reads only the manifests (never a key) and emits one metric per set with the
+set's name as a dimension; an alarm on it catches rotations that stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from certrotor.handlers.runtime import adapters
+from certrotor.services.expiry import check_expiry
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    wired = adapters()
+    states = check_expiry(wired.settings.config, wired.secrets, lambda: dt.datetime.now(dt.UTC))
+    namespace = metrics.namespace or "certrotor"
+    for state in states:
+        if state.days_to_expiry is None:
+            logger.warning("set has no usable manifest", extra={"set": state.name, "problem": state.problem})
+            with single_metric(name="SetNotIssued", unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
+                metric.add_dimension(name="CertificateSet", value=state.name)
+            continue
+        with single_metric(
+            name="DaysToExpiry", unit=MetricUnit.Count, value=round(state.days_to_expiry, 2), namespace=namespace
+        ) as metric:
+            metric.add_dimension(name="CertificateSet", value=state.name)
+    return {"sets": [{"name": s.name, "days_to_expiry": s.days_to_expiry, "serial": s.serial} for s in states]}
