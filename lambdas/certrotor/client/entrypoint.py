@@ -1,0 +1,326 @@
+"""certrotor-fetch: a container's entry point that fetches its certificate
+set, verifies it, writes the files, then becomes the real server.
+
+    certrotor-fetch --set tls/orders [--dir /run/certrotor] [--ca-file root.pem]
+                    [--combined] [--pkcs12 [--pkcs12-password-file F]]
+                    [--deadline 60] [--min-valid 1h] [--from-env] [--verbose]
+                    -- nginx -g 'daemon off;'
+
+Without a command it writes the files and exits 0. On failure it prints one
+line to stderr, `certrotor-fetch: <set>: <reason>`, never key material, and
+exits with a code that says what failed (see EXIT_*), so ECS starts another
+task. Runtime dependencies: boto3 and cryptography only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from certrotor.client.files import MaterialDirectoryError, WrittenFiles, write_material
+from certrotor.errors import AwsError, BundleError, LayoutError, PolicyError
+from certrotor.services.verify import VerifiedSet
+
+PROG = "certrotor-fetch"
+DEFAULT_DIRECTORY = "/run/certrotor"
+DEFAULT_DEADLINE = 60.0
+
+EXIT_OK = 0
+EXIT_REFUSED = 2  # the set failed verification: tampered, mixed versions, expired, wrong names
+EXIT_AWS = 3  # AWS unreachable, denied or not found, or the deadline passed
+EXIT_FILES = 4  # the files could not be written safely (directory refused, disk)
+EXIT_SOFTWARE = 70  # a bug (sysexits EX_SOFTWARE)
+EXIT_USAGE = 64  # bad arguments or unreadable input files (sysexits EX_USAGE)
+EXIT_NOT_EXECUTABLE = 126  # as a shell: the command exists but cannot run
+EXIT_NOT_FOUND = 127  # as a shell: no such command
+
+_DURATION = re.compile(r"^(\d+)([smhd]?)$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class UsageError(Exception):
+    """The command line (or a file it names) is not usable."""
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """`90`, `90s`, `30m`, `1h` or `2d` as a timedelta."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise UsageError(f"{text!r} is not a duration such as 90s, 30m, 1h or 2d")
+    return dt.timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+@dataclass(frozen=True)
+class FetchArgs:
+    """The parsed command line."""
+
+    set_name: str
+    directory: Path
+    command: tuple[str, ...]
+    ca_file: Path | None = None
+    combined: bool = False
+    pkcs12: bool = False
+    pkcs12_password_file: Path | None = None
+    deadline: float = DEFAULT_DEADLINE
+    min_valid: dt.timedelta = dt.timedelta(0)
+    from_env: bool = False
+    verbose: bool = False
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        usage=f"{PROG} --set NAME [options] [-- COMMAND [ARG ...]]",
+        description="Fetch and verify a certrotor certificate set, write its files, "
+        "then exec COMMAND.",
+    )
+    parser.add_argument(
+        "--set",
+        dest="set_name",
+        required=True,
+        metavar="NAME",
+        help="the set (its manifest secret's name)",
+    )
+    parser.add_argument(
+        "--dir",
+        dest="directory",
+        default=DEFAULT_DIRECTORY,
+        help=f"where to write (default {DEFAULT_DIRECTORY}; 0700)",
+    )
+    parser.add_argument(
+        "--ca-file", help="PEM of the CA to trust (default: the chain's own top certificate)"
+    )
+    parser.add_argument(
+        "--combined", action="store_true", help="also write combined.pem (key + full chain, 0400)"
+    )
+    parser.add_argument("--pkcs12", action="store_true", help="also write cert.p12 (0400)")
+    parser.add_argument(
+        "--pkcs12-password-file", help="file holding the PKCS#12 password (default: no password)"
+    )
+    parser.add_argument(
+        "--deadline",
+        default=str(DEFAULT_DEADLINE),
+        help="seconds to keep retrying AWS (default 60)",
+    )
+    parser.add_argument(
+        "--min-valid",
+        default="0",
+        help="refuse a certificate expiring sooner (e.g. 1h, 2d; default 0)",
+    )
+    parser.add_argument(
+        "--from-env", action="store_true", help="take the set from ECS-injected variables, not AWS"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="progress lines on stderr")
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> FetchArgs:
+    """Options before `--`, the command after it; bad input raises UsageError."""
+    argv = list(argv)
+    if "--" in argv:
+        split = argv.index("--")
+        options, command = argv[:split], tuple(argv[split + 1 :])
+    else:
+        options, command = argv, ()
+    parsed = build_parser().parse_args(options)
+    if not parsed.set_name:
+        raise UsageError("--set needs a set name")
+    try:
+        deadline = float(parsed.deadline)
+    except ValueError:
+        raise UsageError(f"--deadline: {parsed.deadline!r} is not a number of seconds") from None
+    if not 0 < deadline <= 3600:
+        raise UsageError(
+            f"--deadline: {parsed.deadline} must be more than 0 and at most 3600 seconds"
+        )
+    if parsed.pkcs12_password_file and not parsed.pkcs12:
+        raise UsageError("--pkcs12-password-file needs --pkcs12")
+    return FetchArgs(
+        set_name=parsed.set_name,
+        directory=Path(parsed.directory),
+        command=command,
+        ca_file=Path(parsed.ca_file) if parsed.ca_file else None,
+        combined=parsed.combined,
+        pkcs12=parsed.pkcs12,
+        pkcs12_password_file=Path(parsed.pkcs12_password_file)
+        if parsed.pkcs12_password_file
+        else None,
+        deadline=deadline,
+        min_valid=parse_duration(parsed.min_valid),
+        from_env=parsed.from_env,
+        verbose=parsed.verbose,
+    )
+
+
+def read_input_file(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: {exc.strerror}") from None
+
+
+def read_password(path: Path) -> bytes:
+    """The password in a file, without its trailing newline."""
+    password = read_input_file(path, "--pkcs12-password-file").rstrip(b"\r\n")
+    if not password:
+        raise UsageError(f"--pkcs12-password-file {path} is empty")
+    return password
+
+
+def read_anchor(args: FetchArgs) -> str | None:
+    if args.ca_file is None:
+        return None
+    text = read_input_file(args.ca_file, "--ca-file").decode("ascii", "replace")
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise UsageError(f"--ca-file {args.ca_file} holds no PEM certificate")
+    return text
+
+
+Say = Callable[[str], None]
+
+
+def obtain_from_aws(args: FetchArgs, anchor_pem: str | None, say: Say) -> VerifiedSet:
+    """Fetch with the default credentials chain, retrying transient failures."""
+    from certrotor.client.fetch import PartVersionStore, fetch_set, retry_within, secrets_client
+    from certrotor.services.reader import SetReader
+
+    reader = SetReader(PartVersionStore(secrets_client(args.deadline)))
+
+    def attempt() -> VerifiedSet:
+        return fetch_set(reader, args.set_name, anchor_pem=anchor_pem, min_remaining=args.min_valid)
+
+    def retrying(number: int, delay: float, exc: BaseException) -> None:
+        say(f"attempt {number} failed ({type(exc).__name__}); retrying in {delay:.2f}s")
+
+    verified = retry_within(args.deadline, attempt, on_retry=retrying)
+    say(f"read version {verified.manifest.version} in {reader.last.calls} AWS call(s)")
+    return verified
+
+
+def obtain_from_env(
+    args: FetchArgs, anchor_pem: str | None, environ: Mapping[str, str]
+) -> VerifiedSet:
+    from certrotor.client.fetch import verify_fetched
+    from certrotor.client.injected import assemble_from_env
+
+    assembled = assemble_from_env(args.set_name, environ)
+    return verify_fetched(
+        assembled, args.set_name, anchor_pem=anchor_pem, min_remaining=args.min_valid
+    )
+
+
+def fetch_and_write(args: FetchArgs, environ: Mapping[str, str], say: Say) -> WrittenFiles:
+    """Obtain, verify and write the set; raises on any failure, having written nothing."""
+    anchor_pem = read_anchor(args)
+    password = read_password(args.pkcs12_password_file) if args.pkcs12_password_file else None
+    verified = (
+        obtain_from_env(args, anchor_pem, environ)
+        if args.from_env
+        else obtain_from_aws(args, anchor_pem, say)
+    )
+    say(f"verified serial {verified.manifest.serial}, valid until {verified.manifest.not_after}")
+    files = write_material(
+        args.directory,
+        verified.key_pem,
+        verified.bundle,
+        combined=args.combined,
+        pkcs12=args.pkcs12,
+        pkcs12_password=password,
+    )
+    say(f"wrote {', '.join(p.name for p in files.paths())} to {files.directory}")
+    return files
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The one place failures become exit codes."""
+    from botocore.exceptions import BotoCoreError
+
+    if isinstance(exc, UsageError):
+        return EXIT_USAGE
+    if isinstance(exc, MaterialDirectoryError):
+        return EXIT_FILES
+    if isinstance(exc, LayoutError | BundleError | PolicyError):
+        return EXIT_REFUSED
+    if isinstance(exc, AwsError | BotoCoreError):
+        return EXIT_AWS
+    return EXIT_SOFTWARE
+
+
+def child_environment(args: FetchArgs, environ: Mapping[str, str]) -> dict[str, str] | None:
+    """The command's environment: in env mode, without the material variables."""
+    if not args.from_env:
+        return None
+    from certrotor.client.injected import without_material
+
+    return without_material(environ)
+
+
+def exec_command(command: Sequence[str], env: dict[str, str] | None) -> int:
+    """Replace this process with `command`; returns only if that fails."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        if env is None:
+            os.execvp(command[0], list(command))  # noqa: S606 - exec is the point
+        else:
+            os.execvpe(command[0], list(command), env)  # noqa: S606
+    except FileNotFoundError:
+        _complain(None, f"{command[0]}: command not found")
+        return EXIT_NOT_FOUND
+    except OSError as exc:
+        _complain(None, f"cannot run {command[0]}: {exc.strerror}")
+        return EXIT_NOT_EXECUTABLE
+    return EXIT_SOFTWARE  # pragma: no cover - exec does not return
+
+
+def _complain(set_name: str | None, reason: str) -> None:
+    where = f"{set_name}: " if set_name else ""
+    # One line, whatever the message holds.
+    print(f"{PROG}: {where}{' '.join(reason.split())}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = parse_args(arguments)
+    except UsageError as exc:
+        _complain(None, f"{exc} (see {PROG} --help)")
+        return EXIT_USAGE
+
+    def say(line: str) -> None:
+        if args.verbose:
+            print(f"{PROG}: {args.set_name}: {line}", file=sys.stderr, flush=True)
+
+    try:
+        fetch_and_write(args, os.environ, say)
+    # Every failure, expected or not, ends as one line and an exit code.
+    except Exception as exc:
+        code = exit_code_for(exc)
+        if code == EXIT_SOFTWARE:
+            if args.verbose:
+                traceback.print_exc()
+            _complain(args.set_name, f"unexpected error: {type(exc).__name__}: {exc}")
+        else:
+            _complain(args.set_name, str(exc) or type(exc).__name__)
+        return code
+    if not args.command:
+        return EXIT_OK
+    say(f"exec {args.command[0]}")
+    return exec_command(args.command, child_environment(args, os.environ))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

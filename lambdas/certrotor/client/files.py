@@ -1,0 +1,207 @@
+"""Write a verified key and bundle to a private directory, atomically.
+
+Layout of the directory (the names servers are configured with):
+- cert.pem       the leaf certificate                     0444
+- chain.pem      the issuers, leaf's issuer first         0444
+- fullchain.pem  leaf then issuers                        0444
+- key.pem        the private key, PKCS#8 PEM              0400
+- combined.pem   key then full chain (optional)           0400
+- cert.p12       PKCS#12 of key, leaf and chain (optional) 0400
+
+The directory must be 0700 or tighter and owned by the writing user; one that
+is not is refused, never "fixed", because a looser directory means someone
+else chose where the key goes. Every file is written under a temporary name in
+the same directory with its final mode, fsynced, then renamed over the final
+name, so a reader sees either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12 as pkcs12_format
+
+from certrotor.errors import CertrotorError
+from certrotor.pki.bundle import Bundle
+from certrotor.pki.keys import key_from_pem
+
+CERT_FILE = "cert.pem"
+CHAIN_FILE = "chain.pem"
+FULLCHAIN_FILE = "fullchain.pem"
+KEY_FILE = "key.pem"
+COMBINED_FILE = "combined.pem"
+PKCS12_FILE = "cert.p12"
+
+DIRECTORY_MODE = 0o700
+SECRET_MODE = 0o400
+PUBLIC_MODE = 0o444
+# Bits that give the group or others any access to the directory.
+_SHARED_BITS = 0o077
+
+
+class MaterialDirectoryError(CertrotorError):
+    """The directory for key material is unsafe or cannot be written."""
+
+
+@dataclass(frozen=True)
+class WrittenFiles:
+    """The paths written; optional files are None when not asked for."""
+
+    directory: Path
+    cert: Path
+    chain: Path
+    fullchain: Path
+    key: Path
+    combined: Path | None = None
+    pkcs12: Path | None = None
+
+    def paths(self) -> tuple[Path, ...]:
+        optional = tuple(p for p in (self.combined, self.pkcs12) if p is not None)
+        return (self.cert, self.chain, self.fullchain, self.key, *optional)
+
+
+def prepare_directory(directory: str | os.PathLike[str]) -> Path:
+    """Create `directory` 0700, or check an existing one is private to us.
+
+    Missing parents are created with the default mode; only the last
+    component holds key material and must be private.
+    """
+    path = Path(directory)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=DIRECTORY_MODE)
+        # mkdir's mode is filtered by the umask; state it exactly.
+        os.chmod(path, DIRECTORY_MODE)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise MaterialDirectoryError(f"cannot create {path}: {exc.strerror}") from None
+    check_directory(path)
+    return path
+
+
+def check_directory(path: Path) -> None:
+    """Refuse a directory that is a symlink, shared, or owned by another user."""
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        raise MaterialDirectoryError(f"cannot inspect {path}: {exc.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise MaterialDirectoryError(f"{path} is a symbolic link; give the real directory")
+    if not stat.S_ISDIR(info.st_mode):
+        raise MaterialDirectoryError(f"{path} exists and is not a directory")
+    if info.st_uid != os.geteuid():
+        raise MaterialDirectoryError(
+            f"{path} is owned by uid {info.st_uid}, not by this user (uid {os.geteuid()}); "
+            "refusing to write a private key there"
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & _SHARED_BITS:
+        raise MaterialDirectoryError(
+            f"{path} has mode {mode:04o}; it must be 0700 (no group or other access) "
+            "to hold a private key"
+        )
+
+
+def write_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Write `data` to `path` with `mode` so readers never see a partial file."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    flags = (
+        os.O_WRONLY
+        | os.O_CREAT
+        | os.O_EXCL
+        | getattr(os, "O_NOFOLLOW", 0)
+        | getattr(os, "O_CLOEXEC", 0)
+    )
+    try:
+        descriptor = os.open(temporary, flags, mode)
+        try:
+            # The umask may have filtered `mode` (it cannot add bits); be exact.
+            os.fchmod(descriptor, mode)
+            view = memoryview(data)
+            while view:
+                written = os.write(descriptor, view)
+                view = view[written:]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise MaterialDirectoryError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _sync_directory(path: Path) -> None:
+    """Make the renames durable (a crash after this keeps the new names)."""
+    with contextlib.suppress(OSError):
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def pkcs12_bytes(
+    key_pem: str, bundle: Bundle, password: bytes | None, name: str = "certrotor"
+) -> bytes:
+    """PKCS#12 of the key, leaf and chain; encrypted only when a password is given."""
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
+    return pkcs12_format.serialize_key_and_certificates(
+        name.encode("utf-8"),
+        key_from_pem(key_pem),
+        bundle.leaf,
+        list(bundle.chain) or None,
+        encryption,
+    )
+
+
+def write_material(
+    directory: str | os.PathLike[str],
+    key_pem: str,
+    bundle: Bundle,
+    *,
+    combined: bool = False,
+    pkcs12: bool = False,
+    pkcs12_password: bytes | None = None,
+) -> WrittenFiles:
+    """Write the key and bundle into `directory` (created 0700 if missing).
+
+    The key is written last, so a server watching the directory that sees a
+    new key.pem also finds the certificate files for it already in place.
+    """
+    if pkcs12_password is not None and not pkcs12:
+        raise ValueError("pkcs12_password given without pkcs12=True")
+    folder = prepare_directory(directory)
+    files = WrittenFiles(
+        directory=folder,
+        cert=folder / CERT_FILE,
+        chain=folder / CHAIN_FILE,
+        fullchain=folder / FULLCHAIN_FILE,
+        key=folder / KEY_FILE,
+        combined=folder / COMBINED_FILE if combined else None,
+        pkcs12=folder / PKCS12_FILE if pkcs12 else None,
+    )
+    write_atomically(files.cert, bundle.leaf_pem.encode("ascii"), PUBLIC_MODE)
+    write_atomically(files.chain, bundle.chain_pem.encode("ascii"), PUBLIC_MODE)
+    write_atomically(files.fullchain, bundle.fullchain_pem.encode("ascii"), PUBLIC_MODE)
+    if files.pkcs12 is not None:
+        write_atomically(files.pkcs12, pkcs12_bytes(key_pem, bundle, pkcs12_password), SECRET_MODE)
+    if files.combined is not None:
+        key_block = key_pem if key_pem.endswith("\n") else key_pem + "\n"
+        write_atomically(
+            files.combined, (key_block + bundle.fullchain_pem).encode("ascii"), SECRET_MODE
+        )
+    write_atomically(files.key, key_pem.encode("ascii"), SECRET_MODE)
+    _sync_directory(folder)
+    return files
