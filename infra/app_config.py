@@ -71,6 +71,4 @@ def _parse_json(text: str, where: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})"
-        ) from None
+        raise ConfigError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from None

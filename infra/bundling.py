@@ -92,11 +92,17 @@ class BundleTarget:
 
     @property
     def lambda_architecture(self) -> lambda_.Architecture:
-        return lambda_.Architecture.ARM_64 if self.machine == "aarch64" else lambda_.Architecture.X86_64
+        return (
+            lambda_.Architecture.ARM_64
+            if self.machine == "aarch64"
+            else lambda_.Architecture.X86_64
+        )
 
     @property
     def key(self) -> str:
-        return f"cp{self.python_version.replace('.', '')}-{self.machine}-glibc{self.glibc[0]}.{self.glibc[1]}"
+        """Names the target in cache directories, e.g. ``cp313-aarch64-glibc2.34``."""
+        python = "cp" + self.python_version.replace(".", "")
+        return f"{python}-{self.machine}-glibc{self.glibc[0]}.{self.glibc[1]}"
 
 
 @jsii.implements(ILocalBundling)

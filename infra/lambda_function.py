@@ -17,6 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from cdk_nag import NagSuppressions
+from certrotor.errors import ConfigError
 from constructs import Construct
 
 from infra.constants import (
@@ -134,7 +135,7 @@ def _check_environment_size(environment: Mapping[str, str], where: str) -> None:
         for name, value in environment.items()
     )
     if size > LAMBDA_ENVIRONMENT_LIMIT_BYTES:
-        raise ValueError(
+        raise ConfigError(
             f"{where}: the Lambda environment would be about {size:,} bytes, over Lambda's "
             f"{LAMBDA_ENVIRONMENT_LIMIT_BYTES:,}-byte limit; the configuration "
             "(CERTROTOR_CONFIG) is too large for one deployment - split the certificate "

@@ -1,0 +1,316 @@
+"""Alarms, the alarm topic, event rules and the dashboard of a deployment.
+
+What raises an alarm:
+- a certrotor function failing (Lambda Errors) or the rotation function
+  being throttled (its reserved concurrency is deliberately small);
+- Secrets Manager reporting a failed rotation (``RotationFailed`` event);
+- the rotation function's own RotationFailed / RedeployFailed metrics;
+- a set whose certificate expires within ``expiry_alarm_days``, or whose
+  DaysToExpiry figure stopped arriving;
+- ECS reporting a failed (or rolled back) deployment of a configured service.
+
+Events also go to the topic as a message naming the secret or service, so
+a failure arrives with its reason, followed by the alarm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as sns_subscriptions
+from certrotor.config import CertrotorConfig
+from constructs import Construct
+
+from infra.constants import (
+    METRIC_DAYS_TO_EXPIRY,
+    METRIC_REDEPLOY_FAILED,
+    METRIC_ROTATION_FAILED,
+    METRIC_ROTATION_SUCCEEDED,
+    METRICS_NAMESPACE,
+    SERVICE_DIMENSION,
+    SET_DIMENSION,
+)
+from infra.lambda_function import CertrotorFunction
+
+FAILURE_PERIOD = Duration.minutes(5)
+EXPIRY_PERIOD = Duration.hours(1)
+# The monitor runs hourly: two silent hours mean it is broken, which is
+# as bad as a certificate about to expire.
+EXPIRY_EVALUATION_PERIODS = 2
+ECS_FAILED_DEPLOYMENT = "SERVICE_DEPLOYMENT_FAILED"
+ECS_DEPLOYMENT_IN_PROGRESS = "SERVICE_DEPLOYMENT_IN_PROGRESS"
+# A circuit-breaker rollback starts as a new deployment whose reason says so.
+ECS_ROLLBACK_REASONS = ("*rolling back*", "*rollback*")
+
+
+class Monitoring(Construct):
+    """The alarm topic, and ``watch_*`` methods that add alarms and widgets.
+
+    Every alarm notifies ``topic`` (KMS-encrypted, TLS only, with an email
+    subscription when ``alarm_email`` is configured).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: CertrotorConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.alarms: list[cloudwatch.Alarm] = []
+        self.topic_key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description="certrotor alarm topic",
+            enable_key_rotation=True,
+            # Holds no data at rest beyond undelivered notifications.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # CloudWatch alarms publish to an encrypted topic only when the key
+        # lets them encrypt for it (the SNS event target grants EventBridge).
+        self.topic_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
+        self.topic = sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name=f"{config.service_name} alarms",
+            master_key=self.topic_key,
+            enforce_ssl=True,
+        )
+        if config.alarm_email:
+            self.topic.add_subscription(sns_subscriptions.EmailSubscription(config.alarm_email))
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            default_interval=Duration.days(7),
+        )
+
+    # ------------------------------------------------------------------
+    # What to watch
+
+    def watch_function(
+        self, name: str, function: CertrotorFunction, *, alarm_on_throttles: bool = False
+    ) -> None:
+        """Alarm when the function fails (and, if asked, is throttled)."""
+        fn = function.function
+        self._alarm(
+            f"{name}Errors",
+            fn.metric_errors(period=FAILURE_PERIOD, statistic="Sum"),
+            f"The certrotor {name.lower()} function failed at least once in 5 minutes.",
+        )
+        if alarm_on_throttles:
+            self._alarm(
+                f"{name}Throttles",
+                fn.metric_throttles(period=FAILURE_PERIOD, statistic="Sum"),
+                f"The certrotor {name.lower()} function was throttled: more rotations at "
+                "once than its reserved concurrency.",
+            )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title=f"{name} function",
+                left=[
+                    fn.metric_invocations(statistic="Sum"),
+                    fn.metric_errors(statistic="Sum"),
+                    fn.metric_throttles(statistic="Sum"),
+                ],
+                right=[fn.metric_duration(statistic="Maximum")],
+                width=12,
+            )
+        )
+
+    def watch_rotation_metrics(self) -> None:
+        """Alarm on the rotation function's own failure metrics (EMF)."""
+        failed = self._service_metric(METRIC_ROTATION_FAILED)
+        redeploy_failed = self._service_metric(METRIC_REDEPLOY_FAILED)
+        self._alarm(
+            "RotationFailedMetric",
+            failed,
+            "The rotation function reported a failed rotation step.",
+        )
+        self._alarm(
+            "RedeployFailedMetric",
+            redeploy_failed,
+            "A rotation completed but redeploying an ECS service failed; running tasks "
+            "keep the previous certificate until they restart.",
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Rotations",
+                left=[self._service_metric(METRIC_ROTATION_SUCCEEDED), failed, redeploy_failed],
+                period=Duration.days(1),
+                width=12,
+            )
+        )
+
+    def watch_expiry(self, set_names: Sequence[str]) -> None:
+        """Alarm per set when DaysToExpiry drops below the configured days."""
+        days = self.config.expiry_alarm_days
+        metrics = []
+        for set_name in set_names:
+            metric = cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=METRIC_DAYS_TO_EXPIRY,
+                # Powertools adds the service dimension to every metric.
+                dimensions_map={
+                    SERVICE_DIMENSION: self.config.service_name,
+                    SET_DIMENSION: set_name,
+                },
+                statistic="Minimum",
+                period=EXPIRY_PERIOD,
+                label=set_name,
+            )
+            metrics.append(metric)
+            alarm = cloudwatch.Alarm(
+                self,
+                f"DaysToExpiry[{set_name.replace('/', ':')}]",
+                metric=metric,
+                threshold=days,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                evaluation_periods=EXPIRY_EVALUATION_PERIODS,
+                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+                alarm_description=f"The certificate of set {set_name} expires in less than "
+                f"{days} days, or the monitor stopped reporting it.",
+            )
+            self._notify(alarm)
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Days to expiry",
+                left=metrics,
+                left_annotations=[cloudwatch.HorizontalAnnotation(value=days, label="alarm below")],
+                width=24,
+            )
+        )
+
+    def watch_secrets_manager_rotations(self, manifest_secret_arns: Sequence[str]) -> None:
+        """Alarm when Secrets Manager reports RotationFailed for one of these secrets."""
+        rule = events.Rule(
+            self,
+            "RotationFailedRule",
+            description="Secrets Manager could not rotate a certrotor certificate set",
+            event_pattern=events.EventPattern(
+                source=["aws.secretsmanager"],
+                detail_type=["AWS Service Event via CloudTrail"],
+                detail={
+                    "eventSource": ["secretsmanager.amazonaws.com"],
+                    "eventName": ["RotationFailed"],
+                    "additionalEventData": {"SecretId": list(manifest_secret_arns)},
+                },
+            ),
+        )
+        rule.add_target(
+            events_targets.SnsTopic(
+                self.topic,
+                message=events.RuleTargetInput.from_text(
+                    f"certrotor: rotation of {_field('$.detail.additionalEventData.SecretId')} "
+                    f"failed: {_field('$.detail.errorMessage')}"
+                ),
+            )
+        )
+        self._alarm(
+            "RotationFailedEvents",
+            _rule_matches(rule),
+            "Secrets Manager reported a failed rotation of a certrotor set (RotationFailed).",
+        )
+
+    def watch_deployments(self, service_arns: Sequence[str]) -> None:
+        """Alarm when ECS fails (or rolls back) a deployment of these services."""
+        if not service_arns:
+            return
+        rule = events.Rule(
+            self,
+            "DeploymentFailedRule",
+            description="ECS failed or rolled back a deployment of a service certrotor redeploys",
+            event_pattern=events.EventPattern(
+                source=["aws.ecs"],
+                detail_type=["ECS Deployment State Change"],
+                resources=list(service_arns),
+                detail={
+                    "$or": [
+                        {"eventName": [ECS_FAILED_DEPLOYMENT]},
+                        {
+                            "eventName": [ECS_DEPLOYMENT_IN_PROGRESS],
+                            "reason": [{"wildcard": pattern} for pattern in ECS_ROLLBACK_REASONS],
+                        },
+                    ]
+                },
+            ),
+        )
+        rule.add_target(
+            events_targets.SnsTopic(
+                self.topic,
+                message=events.RuleTargetInput.from_text(
+                    f"certrotor: ECS deployment {_field('$.detail.deploymentId')} "
+                    f"of {_field('$.resources[0]')}: {_field('$.detail.eventName')} "
+                    f"({_field('$.detail.reason')})"
+                ),
+            )
+        )
+        self._alarm(
+            "DeploymentFailedEvents",
+            _rule_matches(rule),
+            "ECS failed or rolled back a deployment of a service that uses a certrotor set.",
+        )
+
+    def add_alarm_overview(self) -> None:
+        """A dashboard row with the state of every alarm; call after all watch_*."""
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(
+                alarms=list(self.alarms), title="certrotor alarms", width=24
+            )
+        )
+
+    # ------------------------------------------------------------------
+
+    def _service_metric(self, metric_name: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=metric_name,
+            dimensions_map={SERVICE_DIMENSION: self.config.service_name},
+            statistic="Sum",
+            period=FAILURE_PERIOD,
+        )
+
+    def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, description: str) -> None:
+        """At least one occurrence in the period; no data means nothing happened."""
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            metric=metric,
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        self._notify(alarm)
+
+    def _notify(self, alarm: cloudwatch.Alarm) -> None:
+        action = cloudwatch_actions.SnsAction(self.topic)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+        self.alarms.append(alarm)
+
+
+def _rule_matches(rule: events.Rule) -> cloudwatch.Metric:
+    """How many events the rule matched (AWS/Events TriggeredRules)."""
+    return cloudwatch.Metric(
+        namespace="AWS/Events",
+        metric_name="TriggeredRules",
+        dimensions_map={"RuleName": rule.rule_name},
+        statistic="Sum",
+        period=FAILURE_PERIOD,
+    )
+
+
+def _field(path: str) -> str:
+    """A value of the matched event, placed into a notification's text."""
+    return events.EventField.from_path(path)

@@ -1,0 +1,72 @@
+"""certrotor's own stack: the ``Certrotor`` construct plus stack outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from certrotor.config import CertrotorConfig
+from constructs import Construct
+
+from infra.bundling import BundleTarget, lambda_code
+from infra.certrotor_construct import Certrotor
+
+
+class CertrotorStack(Stack):
+    """One deployment of certrotor for one configuration.
+
+    :param config: the validated configuration.
+    :param skip_bundling: use ``lambdas/`` as the asset without installing
+        requirements; fast, for template tests and previews, not for deploys.
+    :param architecture: ``arm64`` (default) or ``x86_64``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: CertrotorConfig,
+        skip_bundling: bool = False,
+        architecture: str = "arm64",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description="certrotor: private TLS certificates from AWS Private CA, "
+            "rotated in Secrets Manager and delivered to ECS",
+            **kwargs,
+        )
+        target = BundleTarget.for_lambda(architecture)
+        self.certrotor = Certrotor(
+            self,
+            "Certrotor",
+            config=config,
+            code=lambda_code(target, skip_bundling=skip_bundling),
+            architecture=target.lambda_architecture,
+        )
+        CfnOutput(
+            self,
+            "CertificateAuthorityArn",
+            value=self.certrotor.certificate_authority.arn,
+            description="The Private CA that issues the certificates",
+        )
+        CfnOutput(
+            self,
+            "RotationFunctionName",
+            value=self.certrotor.rotation.function.function_name,
+            description="The rotation Lambda function",
+        )
+        CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=self.certrotor.monitoring.topic.topic_arn,
+            description="SNS topic that receives certrotor alarms; subscribe on-call here",
+        )
+        CfnOutput(
+            self,
+            "DashboardName",
+            value=self.certrotor.monitoring.dashboard.dashboard_name,
+            description="CloudWatch dashboard of rotations, expiry and alarms",
+        )
