@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,6 +62,20 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+def _may_sign_certificates(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign)
+    except x509.ExtensionNotFound:
+        return True
+
+
+def _path_length(cert: x509.Certificate) -> int | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
+    except x509.ExtensionNotFound:
+        return None
+
+
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(issuer)
@@ -102,7 +117,9 @@ def order_bundle(certs: Sequence[x509.Certificate]) -> Bundle:
     for cert in certs:
         unique.setdefault(fingerprint(cert), cert)
     pool = list(unique.values())
-    issuers = {fingerprint(c) for c in pool for other in pool if other is not c and _issued_by(other, c)}
+    issuers = {
+        fingerprint(c) for c in pool for other in pool if other is not c and _issued_by(other, c)
+    }
     leaves = [c for c in pool if fingerprint(c) not in issuers]
     if len(leaves) != 1:
         raise BundleError(f"expected exactly one leaf certificate, found {len(leaves)}")
@@ -139,36 +156,69 @@ def check_key_matches(bundle: Bundle, key: PrivateKey) -> None:
 def check_chain(bundle: Bundle, trust_anchor: x509.Certificate, now: dt.datetime) -> None:
     """Each certificate is signed by the next; the last is signed by the anchor.
 
-    RFC 5280 section 6.1: every issuer in the path must be a CA, and every
-    certificate must be within its validity period.
+    RFC 5280 section 6.1: every issuer in the path must be a CA (6.1.4 (k))
+    whose key usage, if present, allows keyCertSign (6.1.4 (n)), no CA may be
+    followed by more intermediate CAs than its pathLenConstraint allows
+    (6.1.4 (l)-(m)), and every certificate must be within its validity period.
     """
     path = [bundle.leaf, *bundle.chain]
-    for cert, issuer in zip(path, path[1:], strict=False):
+    for cert, issuer in itertools.pairwise(path):
         if not _issued_by(cert, issuer):
-            raise BundleError(f"{cert.subject.rfc4514_string()} is not signed by {issuer.subject.rfc4514_string()}")
+            subject, signer = cert.subject.rfc4514_string(), issuer.subject.rfc4514_string()
+            raise BundleError(f"{subject} is not signed by {signer}")
         if not _is_ca(issuer):
             raise BundleError(f"{issuer.subject.rfc4514_string()} is not a CA certificate")
+        if not _may_sign_certificates(issuer):
+            raise BundleError(
+                f"{issuer.subject.rfc4514_string()}'s key usage does not allow keyCertSign"
+            )
     top = path[-1]
-    anchored = fingerprint(top) == fingerprint(trust_anchor) or _issued_by(top, trust_anchor)
-    if not anchored:
-        raise BundleError(f"chain does not lead to the trusted CA {trust_anchor.subject.rfc4514_string()}")
+    anchor_in_path = fingerprint(top) == fingerprint(trust_anchor)
+    if not (anchor_in_path or _issued_by(top, trust_anchor)):
+        raise BundleError(
+            f"chain does not lead to the trusted CA {trust_anchor.subject.rfc4514_string()}"
+        )
+    _check_path_lengths(path if anchor_in_path else [*path, trust_anchor])
     for cert in path:
         if not cert.not_valid_before_utc - CLOCK_SKEW <= now <= cert.not_valid_after_utc:
             raise BundleError(
                 f"{cert.subject.rfc4514_string()} is not valid at {now.isoformat()} "
-                f"(valid {cert.not_valid_before_utc.isoformat()} to {cert.not_valid_after_utc.isoformat()})"
+                f"(valid {cert.not_valid_before_utc.isoformat()} "
+                f"to {cert.not_valid_after_utc.isoformat()})"
             )
 
 
-def check_validity(bundle: Bundle, now: dt.datetime, min_remaining: dt.timedelta = dt.timedelta(0)) -> None:
+def _check_path_lengths(path: Sequence[x509.Certificate]) -> None:
+    """Each CA's pathLenConstraint bounds the non-self-issued CAs below it."""
+    for position, issuer in enumerate(path[1:], start=1):
+        limit = _path_length(issuer)
+        if limit is None:
+            continue
+        # RFC 5280 6.1.4 (l): self-issued intermediates do not count.
+        below = sum(1 for cert in path[1:position] if cert.issuer != cert.subject)
+        if below > limit:
+            raise BundleError(
+                f"{issuer.subject.rfc4514_string()} allows a path length of {limit}, "
+                f"but {below} CA certificate(s) follow it"
+            )
+
+
+def check_validity(
+    bundle: Bundle, now: dt.datetime, min_remaining: dt.timedelta = dt.timedelta(0)
+) -> None:
     """The leaf is valid now and for at least `min_remaining` more."""
     leaf = bundle.leaf
     if now + CLOCK_SKEW < leaf.not_valid_before_utc:
-        raise BundleError(f"certificate is not valid before {leaf.not_valid_before_utc.isoformat()}")
-    if now >= leaf.not_valid_after_utc:
+        raise BundleError(
+            f"certificate is not valid before {leaf.not_valid_before_utc.isoformat()}"
+        )
+    # RFC 5280 4.1.2.5: the validity period includes notAfter itself.
+    if now > leaf.not_valid_after_utc:
         raise BundleError(f"certificate expired at {leaf.not_valid_after_utc.isoformat()}")
     if leaf.not_valid_after_utc - now < min_remaining:
-        raise BundleError(f"certificate expires at {leaf.not_valid_after_utc.isoformat()}, sooner than required")
+        raise BundleError(
+            f"certificate expires at {leaf.not_valid_after_utc.isoformat()}, sooner than required"
+        )
 
 
 def certificate_names(cert: x509.Certificate) -> tuple[set[str], set[str]]:
@@ -184,9 +234,13 @@ def certificate_names(cert: x509.Certificate) -> tuple[set[str], set[str]]:
 
 
 def check_names(bundle: Bundle, dns_names: Sequence[str], ip_addresses: Sequence[str]) -> None:
-    """The leaf must carry every configured name (RFC 6125: SANs, not CN)."""
+    """The leaf must carry every configured name (RFC 6125: SANs, not CN).
+
+    RFC 5280 section 7.2: DNS names compare case-insensitively.
+    """
     dns, ips = certificate_names(bundle.leaf)
-    missing = [n for n in dns_names if n not in dns]
+    dns_folded = {name.lower() for name in dns}
+    missing = [n for n in dns_names if n.lower() not in dns_folded]
     missing += [ip for ip in ip_addresses if str(ipaddress.ip_address(ip)) not in ips]
     if missing:
         raise PolicyError(f"certificate lacks the names {', '.join(missing)}")
@@ -214,7 +268,9 @@ def check_usage(bundle: Bundle, usage: Usage) -> None:
     if eku is not None:
         missing = _REQUIRED_EKU[usage] - set(eku)
         if missing and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in set(eku):
-            raise PolicyError(f"certificate's extended key usage lacks {', '.join(m._name for m in missing)}")
+            raise PolicyError(
+                f"certificate's extended key usage lacks {', '.join(m._name for m in missing)}"
+            )
     try:
         key_usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
