@@ -23,12 +23,12 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
-from certrotor.config import KeyAlgorithm, load_config  # noqa: E402
-from certrotor.handlers import runtime  # noqa: E402
-from certrotor.local.driver import RotationDriver  # noqa: E402
-from certrotor.local.emulator import Emulator  # noqa: E402
-from certrotor.local.provision import DEFAULT_CONFIG, provision  # noqa: E402
-from certrotor.pki.keys import generate_key  # noqa: E402
+from certrotor.config import KeyAlgorithm, load_config
+from certrotor.handlers import runtime
+from certrotor.local.driver import RotationDriver
+from certrotor.local.emulator import Emulator
+from certrotor.local.provision import DEFAULT_CONFIG, provision
+from certrotor.pki.keys import generate_key
 
 KEYGEN_REPEATS = {
     KeyAlgorithm.EC_P256: 200,
@@ -71,8 +71,10 @@ def bench_rotations(count: int, algorithm: str) -> None:
             driver.rotate(name)
             seconds.append(time.perf_counter() - started)
     print(f"rotation latency over {count} rotations ({algorithm}, emulator, warm function):")
-    print(f"  p50 {percentile(seconds, 0.5) * 1000:7.1f} ms   p95 {percentile(seconds, 0.95) * 1000:7.1f} ms"
-          f"   mean {statistics.mean(seconds) * 1000:7.1f} ms")
+    print(
+        f"  p50 {percentile(seconds, 0.5) * 1000:7.1f} ms   p95 {percentile(seconds, 0.95) * 1000:7.1f} ms"
+        f"   mean {statistics.mean(seconds) * 1000:7.1f} ms"
+    )
     total = sum(counter.counts.values())
     print(f"AWS API calls per rotation (made by the rotation function): {total / count:.1f}")
     for operation, calls in sorted(counter.counts.items()):

@@ -26,7 +26,7 @@ class EcsServices:
             # AWS answers ServiceNotActiveException; check the answer as well.
             raise NotFoundError(f"UpdateService {cluster}/{service}: service is {resp['service'].get('status')}")
         deployments = resp["service"].get("deployments", [])
-        primary = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
+        primary: dict[str, Any] = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
         return str(primary.get("id", ""))
 
     def missing(self, services: Sequence[ServiceRef]) -> list[str]:

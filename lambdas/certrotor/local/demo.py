@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import os
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -77,7 +76,9 @@ def fetch_command() -> list[str]:
 
 
 @contextlib.contextmanager
-def container(env: LocalEnvironment, set_name: str, workdir: Path, label: str, root_file: Path) -> Iterator[int]:
+def container(
+    env: LocalEnvironment, set_name: str, workdir: Path, label: str, root_file: Path
+) -> Iterator[tuple[int, dict[str, str]]]:
     """A container start: certrotor-fetch writes the files and execs the TLS
     server; yields the port it listens on, and stops it afterwards."""
     files = workdir / label
@@ -111,7 +112,7 @@ def container(env: LocalEnvironment, set_name: str, workdir: Path, label: str, r
             raise DemoFailed(f"the container did not start: {error or line or 'no output'}")
         port = int(line.rsplit(":", 1)[1])
         modes = {p.name: oct(p.stat().st_mode & 0o777) for p in sorted(files.iterdir())}
-        yield port, modes  # type: ignore[misc]
+        yield port, modes
     finally:
         process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -174,7 +175,7 @@ def run(story: Story) -> None:
         story.step("Rotation 1 (createSecret, setSecret, testSecret, finishSecret)", rotate)
 
         def serve(label: str) -> Served:
-            with container(env, cert_set.name, workdir, label, root_file) as (port, modes):  # type: ignore[misc]
+            with container(env, cert_set.name, workdir, label, root_file) as (port, modes):
                 story.say(f"certrotor-fetch wrote {', '.join(f'{n} {m}' for n, m in modes.items())}")
                 story.say(f"and exec'd the TLS server on 127.0.0.1:{port}")
                 served = connect(port, env.root.pem, cert_set.common_name)
@@ -182,7 +183,9 @@ def run(story: Story) -> None:
             story.say(f"{served.version}, server said: {served.body}")
             return served
 
-        first = story.step("Container start 1: fetch, verify, write, exec; TLS client connects", lambda: serve("task-1"))
+        first = story.step(
+            "Container start 1: fetch, verify, write, exec; TLS client connects", lambda: serve("task-1")
+        )
         story.step("Rotation 2, with the ECS redeploy in finishSecret", rotate)
         after = deployments(env)
         for service, ids in after.items():
@@ -202,7 +205,7 @@ def run_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         run(story)
-    except Exception as exc:  # noqa: BLE001 - the demo reports any failure in one line
+    except Exception as exc:
         print(f"FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     print(f"demo OK in {time.perf_counter() - started:.1f} s")

@@ -131,7 +131,7 @@ class RotationDriver:
                     report.results[step] = self.invoke(name, step, token)
                     report.attempts.append(StepAttempt(step, attempt, time.perf_counter() - started))
                     break
-                except Exception as exc:  # noqa: BLE001 - Secrets Manager retries any failure
+                except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
                     report.attempts.append(StepAttempt(step, attempt, time.perf_counter() - started, error))
                     if attempt == self._max_attempts:

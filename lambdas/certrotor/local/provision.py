@@ -118,7 +118,9 @@ def create_sets(emulator: Emulator, config: CertrotorConfig, rotation_function_a
             ecs.create_service(cluster=ref.cluster, serviceName=ref.service, taskDefinition=ref.service, desiredCount=1)
 
 
-def provision(emulator: Emulator, config: CertrotorConfig | None = None, root: LocalCA | None = None) -> LocalEnvironment:
+def provision(
+    emulator: Emulator, config: CertrotorConfig | None = None, root: LocalCA | None = None
+) -> LocalEnvironment:
     """Everything the stack would create, in the emulator."""
     config = config or load_config(DEFAULT_CONFIG)
     root = root or LocalCA.create_root()

@@ -10,6 +10,7 @@ answers every GET with the serial of the certificate it serves.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.server
 import ssl
 import sys
@@ -45,10 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     print(f"listening on https://127.0.0.1:{server.server_address[1]}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

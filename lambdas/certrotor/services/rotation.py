@@ -122,7 +122,9 @@ class RotationService:
             return StepResult(request.step, cert_set.name, "nothing to set")
         if request.step is Step.TEST:
             verified = self.test(cert_set, request.token)
-            return StepResult(request.step, cert_set.name, "verified", verified.manifest.serial, verified.manifest.not_after)
+            return StepResult(
+                request.step, cert_set.name, "verified", verified.manifest.serial, verified.manifest.not_after
+            )
         return self.finish(cert_set, info, request.token)
 
     def _set_for(self, info: SecretInfo) -> CertificateSetConfig:
@@ -134,7 +136,11 @@ class RotationService:
     # -- createSecret ---------------------------------------------------------
 
     def create(
-        self, cert_set: CertificateSetConfig, info: SecretInfo, request: RotationRequest, remaining_seconds: Callable[[], float]
+        self,
+        cert_set: CertificateSetConfig,
+        info: SecretInfo,
+        request: RotationRequest,
+        remaining_seconds: Callable[[], float],
     ) -> StepResult:
         token = request.token
         if self._secrets.find(cert_set.name, token) is not None:
@@ -190,7 +196,9 @@ class RotationService:
 
     def test(self, cert_set: CertificateSetConfig, token: str) -> VerifiedSet:
         """Assemble the pending set by version and prove it, handshake included."""
-        assembled = SetReader(self._secrets).read(cert_set.name, version=token, provisioned_chain_parts=cert_set.chain_parts)
+        assembled = SetReader(self._secrets).read(
+            cert_set.name, version=token, provisioned_chain_parts=cert_set.chain_parts
+        )
         return verify_set(
             assembled,
             now=self._now(),

@@ -7,9 +7,8 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 import certrotor.handlers.rotate as rotate_handler
+import pytest
 from certrotor.aws.ecs import EcsServices
 from certrotor.aws.pca import PrivateCA
 from certrotor.aws.secrets import SecretStore
