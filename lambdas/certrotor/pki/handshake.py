@@ -108,9 +108,8 @@ def handshake_in_memory(key_pem: str, fullchain_pem: str, trust_anchor_pem: str,
             except ssl.SSLWantReadError:
                 pass
             except ssl.SSLError as exc:
-                raise BundleError(
-                    f"TLS handshake failed on the {name} side: {getattr(exc, "verify_message", None) or exc.reason or exc}"
-                ) from None
+                reason = getattr(exc, "verify_message", None) or exc.reason or exc
+                raise BundleError(f"TLS handshake failed on the {name} side: {reason}") from None
         if c_out.pending:
             s_in.write(c_out.read())
         if s_out.pending:
