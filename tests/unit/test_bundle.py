@@ -114,9 +114,7 @@ def test_a_bundle_without_its_root_orders_up_to_the_top_intermediate(
     assert bundle.chain == (intermediate_ca.certificate,)
 
 
-def test_a_lone_leaf_is_a_bundle_with_an_empty_chain(
-    issue_set: IssueSet, leaf_key: PrivateKey
-) -> None:
+def test_a_lone_leaf_is_a_bundle_with_an_empty_chain(issue_set: IssueSet, leaf_key: PrivateKey) -> None:
     # Given / When
     leaf = issue_set(leaf_key).leaf
     bundle = parse_bundle(cert_to_pem(leaf))
@@ -214,9 +212,7 @@ def test_a_key_of_another_type_does_not_match(issue_set: IssueSet, leaf_key: Pri
 # Chain
 
 
-def test_a_chain_verifies_to_its_root(
-    issue_set: IssueSet, leaf_key: PrivateKey, root_ca: LocalCA
-) -> None:
+def test_a_chain_verifies_to_its_root(issue_set: IssueSet, leaf_key: PrivateKey, root_ca: LocalCA) -> None:
     check_chain(issue_set(leaf_key), root_ca.certificate, _now())
 
 
@@ -230,9 +226,7 @@ def test_a_chain_without_the_root_verifies_when_the_root_signed_its_top(
     check_chain(bundle, root_ca.certificate, _now())
 
 
-def test_a_chain_to_another_root_is_refused(
-    issue_set: IssueSet, leaf_key: PrivateKey, other_root_ca: LocalCA
-) -> None:
+def test_a_chain_to_another_root_is_refused(issue_set: IssueSet, leaf_key: PrivateKey, other_root_ca: LocalCA) -> None:
     with pytest.raises(BundleError, match="does not lead to the trusted CA"):
         check_chain(issue_set(leaf_key), other_root_ca.certificate, _now())
 
@@ -259,9 +253,7 @@ def test_a_link_that_is_not_signed_by_the_next_is_refused(
         check_chain(bundle, other_root_ca.certificate, _now())
 
 
-def test_a_non_ca_issuer_is_refused(
-    intermediate_ca: LocalCA, root_ca: LocalCA, leaf_key: PrivateKey
-) -> None:
+def test_a_non_ca_issuer_is_refused(intermediate_ca: LocalCA, root_ca: LocalCA, leaf_key: PrivateKey) -> None:
     # Given an end-entity certificate (CA=false) that signed a leaf
     signer_key = generate_key(KeyAlgorithm.EC_P256)
     signer_cert = _certificate(
@@ -284,9 +276,7 @@ def test_an_issuer_without_basic_constraints_is_refused(
     # Given an issuer certificate with no basicConstraints at all (RFC 5280 6.1.4 (k))
     signer_key = generate_key(KeyAlgorithm.EC_P256)
     signer_cert = _certificate(intermediate_ca, signer_key, "no constraints", [])
-    leaf = LocalCA(signer_cert, signer_key).issue_leaf(
-        leaf_key.public_key(), "web.example.test", ("web.example.test",)
-    )
+    leaf = LocalCA(signer_cert, signer_key).issue_leaf(leaf_key.public_key(), "web.example.test", ("web.example.test",))
     bundle = Bundle(leaf, (signer_cert, intermediate_ca.certificate, root_ca.certificate))
     # When / Then
     with pytest.raises(BundleError, match="is not a CA certificate"):
@@ -307,18 +297,14 @@ def test_an_issuer_whose_key_usage_forbids_certificate_signing_is_refused(
             (_key_usage(digital_signature=True, cert_sign=False), True),
         ],
     )
-    leaf = LocalCA(signer_cert, signer_key).issue_leaf(
-        leaf_key.public_key(), "web.example.test", ("web.example.test",)
-    )
+    leaf = LocalCA(signer_cert, signer_key).issue_leaf(leaf_key.public_key(), "web.example.test", ("web.example.test",))
     bundle = Bundle(leaf, (signer_cert, intermediate_ca.certificate, root_ca.certificate))
     # When / Then
     with pytest.raises(BundleError, match="keyCertSign"):
         check_chain(bundle, root_ca.certificate, _now())
 
 
-def test_a_path_longer_than_an_issuers_path_length_allows_is_refused(
-    root_ca: LocalCA, leaf_key: PrivateKey
-) -> None:
+def test_a_path_longer_than_an_issuers_path_length_allows_is_refused(root_ca: LocalCA, leaf_key: PrivateKey) -> None:
     # Given an intermediate limited to path length 0 (as Private CA's
     # subordinate is) that nevertheless signed another CA (RFC 5280 6.1.4 (m))
     limited_key = generate_key(KeyAlgorithm.EC_P256)
@@ -339,9 +325,7 @@ def test_a_path_longer_than_an_issuers_path_length_allows_is_refused(
         check_chain(bundle, root_ca.certificate, _now())
 
 
-def test_a_path_within_an_issuers_path_length_verifies(
-    root_ca: LocalCA, leaf_key: PrivateKey
-) -> None:
+def test_a_path_within_an_issuers_path_length_verifies(root_ca: LocalCA, leaf_key: PrivateKey) -> None:
     # Given an intermediate with path length 0 that signed only the leaf
     limited_key = generate_key(KeyAlgorithm.EC_P256)
     limited_cert = _certificate(
@@ -357,14 +341,10 @@ def test_a_path_within_an_issuers_path_length_verifies(
         leaf_key.public_key(), "web.example.test", ("web.example.test",)
     )
     # When / Then
-    check_chain(
-        order_bundle([leaf, limited_cert, root_ca.certificate]), root_ca.certificate, _now()
-    )
+    check_chain(order_bundle([leaf, limited_cert, root_ca.certificate]), root_ca.certificate, _now())
 
 
-def test_an_expired_leaf_fails_the_chain_check(
-    issue_set: IssueSet, leaf_key: PrivateKey, root_ca: LocalCA
-) -> None:
+def test_an_expired_leaf_fails_the_chain_check(issue_set: IssueSet, leaf_key: PrivateKey, root_ca: LocalCA) -> None:
     # Given a leaf valid for a day, ten days ago
     bundle = issue_set(leaf_key, not_before=_now() - dt.timedelta(days=10), days=1)
     # When / Then
@@ -406,9 +386,7 @@ def test_a_leaf_not_yet_valid_is_refused(issue_set: IssueSet, leaf_key: PrivateK
         check_validity(bundle, _now())
 
 
-def test_a_leaf_starting_within_the_clock_skew_is_accepted(
-    issue_set: IssueSet, leaf_key: PrivateKey
-) -> None:
+def test_a_leaf_starting_within_the_clock_skew_is_accepted(issue_set: IssueSet, leaf_key: PrivateKey) -> None:
     # Given a leaf whose notBefore is just inside the skew allowance
     now = _now().replace(microsecond=0)
     bundle = issue_set(leaf_key, not_before=now + CLOCK_SKEW - dt.timedelta(seconds=1))
@@ -416,26 +394,20 @@ def test_a_leaf_starting_within_the_clock_skew_is_accepted(
     check_validity(bundle, now)
 
 
-def test_a_leaf_is_valid_through_its_not_after_second(
-    issue_set: IssueSet, leaf_key: PrivateKey
-) -> None:
+def test_a_leaf_is_valid_through_its_not_after_second(issue_set: IssueSet, leaf_key: PrivateKey) -> None:
     # Given the exact notAfter instant (RFC 5280 4.1.2.5: the period is inclusive)
     bundle = issue_set(leaf_key)
     # When / Then
     check_validity(bundle, bundle.leaf.not_valid_after_utc)
 
 
-def test_a_leaf_is_expired_one_second_after_not_after(
-    issue_set: IssueSet, leaf_key: PrivateKey
-) -> None:
+def test_a_leaf_is_expired_one_second_after_not_after(issue_set: IssueSet, leaf_key: PrivateKey) -> None:
     bundle = issue_set(leaf_key)
     with pytest.raises(BundleError, match="expired"):
         check_validity(bundle, bundle.leaf.not_valid_after_utc + dt.timedelta(seconds=1))
 
 
-def test_a_leaf_expiring_sooner_than_required_is_refused(
-    issue_set: IssueSet, leaf_key: PrivateKey
-) -> None:
+def test_a_leaf_expiring_sooner_than_required_is_refused(issue_set: IssueSet, leaf_key: PrivateKey) -> None:
     # Given a leaf valid for one day and a requirement of two
     bundle = issue_set(leaf_key, days=1)
     # When / Then
@@ -449,9 +421,7 @@ def test_a_leaf_expiring_sooner_than_required_is_refused(
 
 def test_every_configured_name_present_passes(issue_set: IssueSet, leaf_key: PrivateKey) -> None:
     # Given a leaf for a DNS name, an IPv4 and an IPv6 address
-    bundle = issue_set(
-        leaf_key, dns_names=("web.example.test",), ip_addresses=("127.0.0.1", "2001:db8::1")
-    )
+    bundle = issue_set(leaf_key, dns_names=("web.example.test",), ip_addresses=("127.0.0.1", "2001:db8::1"))
     # When / Then (IPv6 written differently still matches)
     check_names(bundle, ["web.example.test"], ["127.0.0.1", "2001:0db8:0:0::1"])
 
@@ -462,21 +432,15 @@ def test_a_missing_dns_name_is_refused_naming_it(issue_set: IssueSet, leaf_key: 
         check_names(bundle, ["web.example.test", "api.example.test"], [])
 
 
-def test_a_missing_ip_address_is_refused_naming_it(
-    issue_set: IssueSet, leaf_key: PrivateKey
-) -> None:
+def test_a_missing_ip_address_is_refused_naming_it(issue_set: IssueSet, leaf_key: PrivateKey) -> None:
     bundle = issue_set(leaf_key)
     with pytest.raises(PolicyError, match=r"lacks the names 10\.0\.0\.1"):
         check_names(bundle, ["web.example.test"], ["10.0.0.1"])
 
 
-def test_a_name_only_in_the_common_name_does_not_count(
-    issue_set: IssueSet, leaf_key: PrivateKey
-) -> None:
+def test_a_name_only_in_the_common_name_does_not_count(issue_set: IssueSet, leaf_key: PrivateKey) -> None:
     # Given a leaf whose CN is a name its SANs lack (RFC 6125 6.4.4)
-    bundle = issue_set(
-        leaf_key, common_name="cn-only.example.test", dns_names=("web.example.test",)
-    )
+    bundle = issue_set(leaf_key, common_name="cn-only.example.test", dns_names=("web.example.test",))
     # When / Then
     with pytest.raises(PolicyError, match=r"cn-only\.example\.test"):
         check_names(bundle, ["cn-only.example.test"], [])
@@ -510,9 +474,7 @@ def test_an_eku_listing_the_purpose_passes(
     check_usage(Bundle(leaf, ()), usage)
 
 
-def test_server_usage_requires_server_auth_when_eku_is_present(
-    issue_set: IssueSet, leaf_key: PrivateKey
-) -> None:
+def test_server_usage_requires_server_auth_when_eku_is_present(issue_set: IssueSet, leaf_key: PrivateKey) -> None:
     # Given a leaf whose EKU lists only clientAuth
     bundle = issue_set(leaf_key, server_auth=False)
     # When / Then
@@ -520,9 +482,7 @@ def test_server_usage_requires_server_auth_when_eku_is_present(
         check_usage(bundle, Usage.SERVER)
 
 
-def test_client_usage_requires_client_auth_when_eku_is_present(
-    issue_set: IssueSet, leaf_key: PrivateKey
-) -> None:
+def test_client_usage_requires_client_auth_when_eku_is_present(issue_set: IssueSet, leaf_key: PrivateKey) -> None:
     # Given a leaf whose EKU lists only serverAuth
     bundle = issue_set(leaf_key, server_auth=True)
     # When / Then
@@ -545,22 +505,14 @@ def test_a_leaf_without_an_eku_may_be_used_for_any_purpose(
     check_usage(Bundle(leaf, ()), usage)
 
 
-def test_a_key_usage_without_digital_signature_is_refused(
-    intermediate_ca: LocalCA, leaf_key: PrivateKey
-) -> None:
+def test_a_key_usage_without_digital_signature_is_refused(intermediate_ca: LocalCA, leaf_key: PrivateKey) -> None:
     # Given a leaf whose key usage allows only certificate signing
-    leaf = _leaf_with(
-        intermediate_ca, leaf_key, [(_key_usage(digital_signature=False, cert_sign=True), True)]
-    )
+    leaf = _leaf_with(intermediate_ca, leaf_key, [(_key_usage(digital_signature=False, cert_sign=True), True)])
     # When / Then
     with pytest.raises(PolicyError, match="digitalSignature"):
         check_usage(Bundle(leaf, ()), Usage.SERVER)
 
 
-def test_a_key_usage_with_digital_signature_passes(
-    intermediate_ca: LocalCA, leaf_key: PrivateKey
-) -> None:
-    leaf = _leaf_with(
-        intermediate_ca, leaf_key, [(_key_usage(digital_signature=True, cert_sign=False), True)]
-    )
+def test_a_key_usage_with_digital_signature_passes(intermediate_ca: LocalCA, leaf_key: PrivateKey) -> None:
+    leaf = _leaf_with(intermediate_ca, leaf_key, [(_key_usage(digital_signature=True, cert_sign=False), True)])
     check_usage(Bundle(leaf, ()), Usage.SERVER)

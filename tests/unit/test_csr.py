@@ -79,9 +79,7 @@ def test_csr_names_of_a_csr_without_a_cn_has_an_empty_cn(key: PrivateKey) -> Non
     csr = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([]))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("x.example.test")]), critical=False
-        )
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("x.example.test")]), critical=False)
         .sign(key, hashes.SHA256())
     )
     # When / Then
@@ -95,17 +93,13 @@ def test_a_csr_needs_a_name(key: PrivateKey) -> None:
 
 
 @pytest.mark.parametrize("common_name", ["", "a" * 65])
-def test_a_common_name_outside_1_to_64_characters_is_refused(
-    key: PrivateKey, common_name: str
-) -> None:
+def test_a_common_name_outside_1_to_64_characters_is_refused(key: PrivateKey, common_name: str) -> None:
     # Given a CN RFC 5280's ub-common-name does not allow / When / Then
     with pytest.raises(ValueError, match="1-64 characters"):
         build_csr(key, common_name, ["web.example.test"])
 
 
-@pytest.mark.parametrize(
-    "text", ["hello", "", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"]
-)
+@pytest.mark.parametrize("text", ["hello", "", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"])
 def test_text_that_is_not_a_pem_csr_is_refused(text: str) -> None:
     # Given / When / Then
     with pytest.raises(PolicyError, match="not a PEM certificate request"):
@@ -122,9 +116,7 @@ def test_a_pem_csr_with_a_corrupt_body_is_refused() -> None:
 
 def test_a_csr_with_a_flipped_signature_byte_is_refused(key: PrivateKey) -> None:
     # Given a real CSR with one byte of its signature changed
-    tampered = _with_flipped_signature_byte(
-        build_csr(key, "web.example.test", ["web.example.test"])
-    )
+    tampered = _with_flipped_signature_byte(build_csr(key, "web.example.test", ["web.example.test"]))
     # When / Then the proof of possession fails
     with pytest.raises(PolicyError, match="signature is invalid"):
         parse_csr(tampered)
@@ -134,9 +126,7 @@ def test_an_oversize_csr_is_refused_before_parsing() -> None:
     # Given input larger than the limit, even if it looks like a CSR
     text = "-----BEGIN CERTIFICATE REQUEST-----\n" + "A" * MAX_CSR_BYTES + "\n"
     # When / Then the size is the reason given
-    with pytest.raises(
-        PolicyError, match=f"CSR too large: {len(text)} bytes, at most {MAX_CSR_BYTES}"
-    ):
+    with pytest.raises(PolicyError, match=f"CSR too large: {len(text)} bytes, at most {MAX_CSR_BYTES}"):
         parse_csr(text)
 
 

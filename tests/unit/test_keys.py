@@ -118,9 +118,7 @@ def test_a_key_type_other_than_rsa_or_ec_is_refused_by_the_strength_rule() -> No
         check_key_strength(key)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(
-    "algorithm", [KeyAlgorithm.EC_P256, KeyAlgorithm.EC_P384, KeyAlgorithm.RSA_2048]
-)
+@pytest.mark.parametrize("algorithm", [KeyAlgorithm.EC_P256, KeyAlgorithm.EC_P384, KeyAlgorithm.RSA_2048])
 def test_a_key_round_trips_through_pkcs8_pem(algorithm: KeyAlgorithm) -> None:
     # Given a key
     key = generate_key(algorithm)
@@ -135,11 +133,7 @@ def test_a_key_round_trips_through_pkcs8_pem(algorithm: KeyAlgorithm) -> None:
 
 def test_garbage_is_refused_without_echoing_it() -> None:
     # Given text that is not a key but looks secret
-    garbage = (
-        "-----BEGIN PRIVATE KEY-----\n"
-        "c2VjcmV0LXRleHQtdGhhdC1tdXN0LW5vdC1sZWFr\n"
-        "-----END PRIVATE KEY-----\n"
-    )
+    garbage = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LXRleHQtdGhhdC1tdXN0LW5vdC1sZWFr\n-----END PRIVATE KEY-----\n"
     # When it is loaded
     with pytest.raises(PolicyError) as refused:
         key_from_pem(garbage)

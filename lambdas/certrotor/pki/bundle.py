@@ -117,9 +117,7 @@ def order_bundle(certs: Sequence[x509.Certificate]) -> Bundle:
     for cert in certs:
         unique.setdefault(fingerprint(cert), cert)
     pool = list(unique.values())
-    issuers = {
-        fingerprint(c) for c in pool for other in pool if other is not c and _issued_by(other, c)
-    }
+    issuers = {fingerprint(c) for c in pool for other in pool if other is not c and _issued_by(other, c)}
     leaves = [c for c in pool if fingerprint(c) not in issuers]
     if len(leaves) != 1:
         raise BundleError(f"expected exactly one leaf certificate, found {len(leaves)}")
@@ -169,15 +167,11 @@ def check_chain(bundle: Bundle, trust_anchor: x509.Certificate, now: dt.datetime
         if not _is_ca(issuer):
             raise BundleError(f"{issuer.subject.rfc4514_string()} is not a CA certificate")
         if not _may_sign_certificates(issuer):
-            raise BundleError(
-                f"{issuer.subject.rfc4514_string()}'s key usage does not allow keyCertSign"
-            )
+            raise BundleError(f"{issuer.subject.rfc4514_string()}'s key usage does not allow keyCertSign")
     top = path[-1]
     anchor_in_path = fingerprint(top) == fingerprint(trust_anchor)
     if not (anchor_in_path or _issued_by(top, trust_anchor)):
-        raise BundleError(
-            f"chain does not lead to the trusted CA {trust_anchor.subject.rfc4514_string()}"
-        )
+        raise BundleError(f"chain does not lead to the trusted CA {trust_anchor.subject.rfc4514_string()}")
     _check_path_lengths(path if anchor_in_path else [*path, trust_anchor])
     for cert in path:
         if not cert.not_valid_before_utc - CLOCK_SKEW <= now <= cert.not_valid_after_utc:
@@ -203,22 +197,16 @@ def _check_path_lengths(path: Sequence[x509.Certificate]) -> None:
             )
 
 
-def check_validity(
-    bundle: Bundle, now: dt.datetime, min_remaining: dt.timedelta = dt.timedelta(0)
-) -> None:
+def check_validity(bundle: Bundle, now: dt.datetime, min_remaining: dt.timedelta = dt.timedelta(0)) -> None:
     """The leaf is valid now and for at least `min_remaining` more."""
     leaf = bundle.leaf
     if now + CLOCK_SKEW < leaf.not_valid_before_utc:
-        raise BundleError(
-            f"certificate is not valid before {leaf.not_valid_before_utc.isoformat()}"
-        )
+        raise BundleError(f"certificate is not valid before {leaf.not_valid_before_utc.isoformat()}")
     # RFC 5280 4.1.2.5: the validity period includes notAfter itself.
     if now > leaf.not_valid_after_utc:
         raise BundleError(f"certificate expired at {leaf.not_valid_after_utc.isoformat()}")
     if leaf.not_valid_after_utc - now < min_remaining:
-        raise BundleError(
-            f"certificate expires at {leaf.not_valid_after_utc.isoformat()}, sooner than required"
-        )
+        raise BundleError(f"certificate expires at {leaf.not_valid_after_utc.isoformat()}, sooner than required")
 
 
 def certificate_names(cert: x509.Certificate) -> tuple[set[str], set[str]]:
@@ -268,9 +256,7 @@ def check_usage(bundle: Bundle, usage: Usage) -> None:
     if eku is not None:
         missing = _REQUIRED_EKU[usage] - set(eku)
         if missing and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in set(eku):
-            raise PolicyError(
-                f"certificate's extended key usage lacks {', '.join(m._name for m in missing)}"
-            )
+            raise PolicyError(f"certificate's extended key usage lacks {', '.join(m._name for m in missing)}")
     try:
         key_usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
