@@ -12,7 +12,11 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES: tuple[str, ...] = ("certrotor.local.demo",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "certrotor.local.demo",
+    "certrotor.operator",
+    "certrotor.client.request",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,277 @@
+"""The issuance ledger in DynamoDB: every certificate the issuer paid for.
+
+One table, items keyed by partition `pk` and sort key `sk`:
+- `CA#<ca arn>` / `CERT#<serial>`: one issued certificate (serial, CA,
+  principal, names, not_after, request id; revoked_at/reason once revoked);
+- `CA#<ca arn>` / `COUNT`: how many certificates the ledger holds for the CA,
+  incremented in the same TransactWriteItems that adds a certificate item
+  (so the count is exactly the number of items, even under retries);
+- `CA#<ca arn>` / `REQ#<token>`: the certificate ARN IssueCertificate gave
+  for an idempotency token, written before waiting for the certificate, so
+  a retry after a timeout or throttled GetCertificate never issues again;
+- `RATE#<principal>` / `MIN#<epoch minute>`: a per-minute request counter,
+  expired by DynamoDB's TTL on `expires_at`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from certrotor.aws.errors import aws_call, error_code, translate
+
+PK = "pk"
+SK = "sk"
+TTL_ATTRIBUTE = "expires_at"
+COUNT_SK = "COUNT"
+# Pending-request items outlive any retry a client makes, then go.
+REQUEST_TTL = dt.timedelta(days=7)
+RATE_TTL = dt.timedelta(minutes=10)
+
+
+def ca_key(ca_arn: str) -> str:
+    return f"CA#{ca_arn}"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One issued certificate, as recorded (never key material)."""
+
+    ca_arn: str
+    serial: str
+    principal: str
+    names: tuple[str, ...]
+    not_after: str
+    request_id: str
+    certificate_arn: str
+    issued_at: str
+    revoked_at: str | None = None
+    revocation_reason: str | None = None
+    source: str = "csr"
+
+
+def _entry(item: dict[str, Any]) -> LedgerEntry:
+    return LedgerEntry(
+        ca_arn=item["ca_arn"]["S"],
+        serial=item["serial"]["S"],
+        principal=item["principal"]["S"],
+        names=tuple(v["S"] for v in item.get("names", {}).get("L", [])),
+        not_after=item["not_after"]["S"],
+        request_id=item["request_id"]["S"],
+        certificate_arn=item["certificate_arn"]["S"],
+        issued_at=item["issued_at"]["S"],
+        revoked_at=item.get("revoked_at", {}).get("S"),
+        revocation_reason=item.get("revocation_reason", {}).get("S"),
+        source=item.get("source", {}).get("S", "csr"),
+    )
+
+
+class Ledger:
+    """Reads and writes the ledger table; errors become certrotor errors."""
+
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self._client = client or boto3.client("dynamodb")
+
+    # -- certificates -------------------------------------------------------
+
+    def record(self, entry: LedgerEntry) -> bool:
+        """Add the certificate and count it, atomically; False when it is
+        already recorded (a retry), in which case nothing changes."""
+        item: dict[str, Any] = {
+            PK: {"S": ca_key(entry.ca_arn)},
+            SK: {"S": f"CERT#{entry.serial}"},
+            "ca_arn": {"S": entry.ca_arn},
+            "serial": {"S": entry.serial},
+            "principal": {"S": entry.principal},
+            "names": {"L": [{"S": n} for n in entry.names]},
+            "not_after": {"S": entry.not_after},
+            "request_id": {"S": entry.request_id},
+            "certificate_arn": {"S": entry.certificate_arn},
+            "issued_at": {"S": entry.issued_at},
+            "source": {"S": entry.source},
+        }
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": item,
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.table_name,
+                            "Key": {PK: {"S": ca_key(entry.ca_arn)}, SK: {"S": COUNT_SK}},
+                            "UpdateExpression": "ADD issued :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if error_code(exc) == "TransactionCanceledException" and any(
+                r.get("Code") == "ConditionalCheckFailed" for r in reasons
+            ):
+                return False
+            raise translate(exc, "TransactWriteItems ledger") from exc
+        return True
+
+    def count(self, ca_arn: str) -> int:
+        """Certificates recorded for the CA (strongly consistent)."""
+        with aws_call("GetItem ledger count"):
+            resp = self._client.get_item(
+                TableName=self.table_name,
+                Key={PK: {"S": ca_key(ca_arn)}, SK: {"S": COUNT_SK}},
+                ConsistentRead=True,
+            )
+        return int(resp.get("Item", {}).get("issued", {}).get("N", "0"))
+
+    def get(self, ca_arn: str, serial: str) -> LedgerEntry | None:
+        with aws_call("GetItem ledger certificate"):
+            resp = self._client.get_item(
+                TableName=self.table_name,
+                Key={PK: {"S": ca_key(ca_arn)}, SK: {"S": f"CERT#{serial}"}},
+                ConsistentRead=True,
+            )
+        item = resp.get("Item")
+        return _entry(item) if item else None
+
+    def entries(self, ca_arn: str) -> list[LedgerEntry]:
+        """Every certificate recorded for the CA (for operators and tests)."""
+        found: list[LedgerEntry] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :cert)",
+            "ExpressionAttributeValues": {":pk": {"S": ca_key(ca_arn)}, ":cert": {"S": "CERT#"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            with aws_call("Query ledger"):
+                resp = self._client.query(**kwargs)
+            found += [_entry(item) for item in resp.get("Items", [])]
+            if "LastEvaluatedKey" not in resp:
+                return found
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def mark_revoked(self, ca_arn: str, serial: str, reason: str, at: dt.datetime) -> None:
+        """Record a revocation; a certificate the ledger did not issue (one a
+        rotation issued) gets an item that says only that it was revoked."""
+        with aws_call("UpdateItem ledger revoke"):
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={PK: {"S": ca_key(ca_arn)}, SK: {"S": f"REVOKED#{serial}"}},
+                UpdateExpression=(
+                    "SET revoked_at = :at, revocation_reason = :reason,"
+                    " ca_arn = :ca, serial = :serial"
+                ),
+                ExpressionAttributeValues={
+                    ":at": {"S": at.isoformat()},
+                    ":reason": {"S": reason},
+                    ":ca": {"S": ca_arn},
+                    ":serial": {"S": serial},
+                },
+            )
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={PK: {"S": ca_key(ca_arn)}, SK: {"S": f"CERT#{serial}"}},
+                UpdateExpression="SET revoked_at = :at, revocation_reason = :reason",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":at": {"S": at.isoformat()}, ":reason": {"S": reason}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc, "UpdateItem ledger revoke") from exc
+
+    def revocation(self, ca_arn: str, serial: str) -> tuple[str, str] | None:
+        """(revoked_at, reason) when the serial was revoked, else None."""
+        with aws_call("GetItem ledger revocation"):
+            resp = self._client.get_item(
+                TableName=self.table_name,
+                Key={PK: {"S": ca_key(ca_arn)}, SK: {"S": f"REVOKED#{serial}"}},
+                ConsistentRead=True,
+            )
+        item = resp.get("Item")
+        return (item["revoked_at"]["S"], item["revocation_reason"]["S"]) if item else None
+
+    # -- requests in flight ---------------------------------------------------
+
+    def find_request(self, ca_arn: str, token: str) -> str | None:
+        """The certificate ARN already issued for this idempotency token."""
+        with aws_call("GetItem ledger request"):
+            resp = self._client.get_item(
+                TableName=self.table_name,
+                Key={PK: {"S": ca_key(ca_arn)}, SK: {"S": f"REQ#{token}"}},
+                ConsistentRead=True,
+            )
+        item = resp.get("Item")
+        return item["certificate_arn"]["S"] if item else None
+
+    def remember_request(
+        self, ca_arn: str, token: str, certificate_arn: str, now: dt.datetime
+    ) -> str:
+        """Store the ARN for the token unless one is stored; returns the stored one."""
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item={
+                    PK: {"S": ca_key(ca_arn)},
+                    SK: {"S": f"REQ#{token}"},
+                    "certificate_arn": {"S": certificate_arn},
+                    TTL_ATTRIBUTE: {"N": str(int((now + REQUEST_TTL).timestamp()))},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return self.find_request(ca_arn, token) or certificate_arn
+            raise translate(exc, "PutItem ledger request") from exc
+        return certificate_arn
+
+    # -- rate ---------------------------------------------------------------
+
+    def take_rate_slot(self, principal: str, limit: int, now: dt.datetime) -> bool:
+        """Count one request in the principal's current minute; False (and
+        nothing counted) when the minute already holds `limit` requests."""
+        minute = int(now.timestamp()) // 60
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={PK: {"S": f"RATE#{principal}"}, SK: {"S": f"MIN#{minute}"}},
+                UpdateExpression="ADD requests :one SET expires_at = :ttl",
+                ConditionExpression="attribute_not_exists(requests) OR requests < :limit",
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":limit": {"N": str(limit)},
+                    ":ttl": {"N": str(int((now + RATE_TTL).timestamp()))},
+                },
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise translate(exc, "UpdateItem ledger rate") from exc
+        return True
+
+
+def ledger_table_definition(table_name: str) -> dict[str, Any]:
+    """CreateTable arguments matching the CDK table (for local mode)."""
+    return {
+        "TableName": table_name,
+        "KeySchema": [
+            {"AttributeName": PK, "KeyType": "HASH"},
+            {"AttributeName": SK, "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": PK, "AttributeType": "S"},
+            {"AttributeName": SK, "AttributeType": "S"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }

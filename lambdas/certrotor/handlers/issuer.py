@@ -1,0 +1,319 @@
+"""On-demand issuer Lambda, behind a Function URL with AWS_IAM auth.
+
+Routes (Powertools LambdaFunctionUrlResolver):
+- POST /certificates          {"csr": PEM, "validity_days": N} -> 201
+- POST /sets/{name}/issue     start a rotation of a managed set now -> 202
+- GET  /sets/{name}           version, serial, not_after, rotation_in_progress
+
+Set names contain "/" and travel URL-encoded ("demo%2Fweb"). The caller is
+`requestContext.authorizer.iam.userArn`. Every refusal is a JSON body
+{"error": "<rule>", "message": "..."} with a 4xx status, mapped in one
+place below; nothing is issued for a refused request.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from certrotor.aws.ledger import Ledger
+from certrotor.aws.pca import PrivateCA
+from certrotor.aws.rotation_trigger import RotationInProgressError, SecretsManagerRotationTrigger
+from certrotor.aws.secrets import SecretStore
+from certrotor.errors import (
+    CertrotorError,
+    ConfigError,
+    NotFoundError,
+    RetryableError,
+    ThrottledError,
+)
+from certrotor.handlers.runtime import Settings, client
+from certrotor.pki.policy import MAX_REQUEST_BYTES, PolicyDecision, RequestRefused, Rule, check_size
+from certrotor.services.issuance import CertificateIssuer, ManagedSets, RotationTriggerPort
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+app = LambdaFunctionUrlResolver()
+
+LEDGER_TABLE_ENV = "CERTROTOR_LEDGER_TABLE"
+IDEMPOTENCY_TABLE_ENV = "CERTROTOR_IDEMPOTENCY_TABLE"
+METRIC_ISSUED = "IssuedCertificates"
+METRIC_QUOTA_USED = "QuotaUsedPercent"
+# A retry within this window returns the stored response; afterwards the
+# ledger's request item still maps the same request to the same certificate.
+IDEMPOTENCY_SECONDS = 24 * 3600
+SAFETY_MARGIN_SECONDS = 3.0
+# Private CA gives no rate to wait for; a short pause then a retry is what
+# its throttling guidance asks for.
+THROTTLED_RETRY_AFTER = 2
+
+_STATUS = {
+    Rule.TOO_LARGE: 413,
+    Rule.UNKNOWN_PRINCIPAL: 403,
+    Rule.SET_NOT_ALLOWED: 403,
+    Rule.UNKNOWN_SET: 404,
+    Rule.RATE_LIMITED: 429,
+    Rule.INVALID_REQUEST: 400,
+    Rule.NOT_PEM: 400,
+}
+_DEFAULT_REFUSAL_STATUS = 422
+
+
+@dataclass(frozen=True)
+class IssuerSettings:
+    """The issuer's settings: the shared ones plus its two tables."""
+
+    base: Settings
+    ledger_table: str
+    idempotency_table: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> IssuerSettings:
+        base = Settings.from_env(env)
+        missing = [name for name in (LEDGER_TABLE_ENV, IDEMPOTENCY_TABLE_ENV) if not env.get(name)]
+        if missing:
+            raise ConfigError(f"{', '.join(missing)} not set")
+        return cls(base, env[LEDGER_TABLE_ENV], env[IDEMPOTENCY_TABLE_ENV])
+
+
+@dataclass(frozen=True)
+class IssuerWiring:
+    settings: IssuerSettings
+    issuer: CertificateIssuer
+    secrets: SecretStore
+    trigger: RotationTriggerPort
+    idempotency: IdempotencyConfig
+    issue_once: Callable[..., dict[str, Any]]
+
+
+@functools.lru_cache(maxsize=8)
+def _wiring_for(env_items: tuple[tuple[str, str], ...]) -> IssuerWiring:
+    settings = IssuerSettings.from_env(dict(env_items))
+    config = settings.base.config
+    ca = PrivateCA(settings.base.ca_arn, client("acm-pca"))
+    issuer = CertificateIssuer(
+        config,
+        ca,
+        Ledger(settings.ledger_table, client("dynamodb")),
+        logger=logger,  # type: ignore[arg-type]
+    )  # type: ignore[arg-type]
+    idempotency = IdempotencyConfig(
+        event_key_jmespath="[principal, csr_sha256, validity_days]",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=IDEMPOTENCY_SECONDS,
+    )
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=client("dynamodb"))  # type: ignore[arg-type]
+
+    # Inside the idempotent function: an exception (throttling, deadline,
+    # rate limit) deletes the in-progress record, so it is never replayed as
+    # a success, and the retry runs again and finds the ARN in the ledger.
+    def issue_once(
+        *,
+        request: dict[str, Any],
+        decision: PolicyDecision,
+        request_id: str,
+        remaining: Callable[[], float],
+    ) -> dict[str, Any]:
+        result = issuer.issue(decision, request_id, remaining)
+        if result.newly_recorded:
+            metrics.add_metric(name=METRIC_ISSUED, unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=METRIC_QUOTA_USED, unit=MetricUnit.Percent, value=result.quota_used_percent)
+        return result.response()
+
+    return IssuerWiring(
+        settings=settings,
+        issuer=issuer,
+        secrets=SecretStore(client("secretsmanager")),
+        trigger=SecretsManagerRotationTrigger(client("secretsmanager")),
+        idempotency=idempotency,
+        issue_once=idempotent_function(
+            issue_once,
+            data_keyword_argument="request",
+            persistence_store=persistence,
+            config=idempotency,
+        ),
+    )
+
+
+_ENV_KEYS = ("CERTROTOR_CONFIG", "CERTROTOR_CA_ARN", LEDGER_TABLE_ENV, IDEMPOTENCY_TABLE_ENV)
+_trigger_override: RotationTriggerPort | None = None
+
+
+def wiring() -> IssuerWiring:
+    """Adapters and services for the current settings, built once (never at import)."""
+    return _wiring_for(tuple((key, os.environ.get(key, "")) for key in _ENV_KEYS))
+
+
+def use_rotation_trigger(trigger: RotationTriggerPort | None) -> None:
+    """Local mode only: moto cannot run the rotation Lambda that RotateSecret
+    would invoke, so the gateway substitutes a trigger that drives the same
+    rotation handler itself. None restores RotateSecret."""
+    global _trigger_override
+    _trigger_override = trigger
+
+
+def managed_sets() -> ManagedSets:
+    wired = wiring()
+    return ManagedSets(wired.settings.base.config, wired.secrets, _trigger_override or wired.trigger)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------
+# Routes
+
+
+def _user_arn() -> str:
+    iam = (app.current_event.request_context.get("authorizer") or {}).get("iam") or {}  # type: ignore[attr-defined]
+    return str(iam.get("userArn") or "")
+
+
+def _json_body() -> dict[str, Any]:
+    raw = app.current_event.decoded_body or ""
+    check_size(raw, MAX_REQUEST_BYTES)
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError:
+        raise RequestRefused(Rule.INVALID_REQUEST, 'body must be JSON: {"csr": PEM, "validity_days": N}') from None
+    if not isinstance(body, dict):
+        raise RequestRefused(Rule.INVALID_REQUEST, "body must be a JSON object")
+    return body
+
+
+def _json(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(body),
+        headers=dict(headers or {}),
+    )
+
+
+@app.post("/certificates")
+@tracer.capture_method(capture_response=False)
+def post_certificate() -> Response:
+    body = _json_body()
+    wired = wiring()
+    decision = wired.issuer.approve(_user_arn(), body.get("csr"), body.get("validity_days"))
+    context = app.lambda_context
+    response = wired.issue_once(
+        request={
+            "principal": decision.caller.role_arn,
+            "csr_sha256": decision.csr_sha256,
+            "validity_days": decision.validity_days,
+        },
+        decision=decision,
+        request_id=str(getattr(context, "aws_request_id", "") or uuid.uuid4()),
+        remaining=lambda: context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS,
+    )
+    logger.info(
+        "certificate issued",
+        extra={"serial": response["serial"], "principal": decision.caller.role_arn},
+    )
+    return _json(201, response)
+
+
+@app.post("/sets/<name>/issue")
+def post_issue_now(name: str) -> Response:
+    set_name = unquote(name)
+    token = managed_sets().issue_now(_user_arn(), set_name)
+    logger.info("rotation started", extra={"set": set_name, "token": token})
+    return _json(202, {"name": set_name, "version": token})
+
+
+@app.get("/sets/<name>")
+def get_set(name: str) -> Response:
+    return _json(200, managed_sets().status(_user_arn(), unquote(name)).response())
+
+
+# --------------------------------------------------------------------------
+# Errors, in one place
+
+
+@app.exception_handler(RequestRefused)
+def _refused(exc: RequestRefused) -> Response:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    logger.info("request refused", extra={"rule": exc.rule, "reason": str(exc)})
+    return _json(
+        _STATUS.get(exc.rule, _DEFAULT_REFUSAL_STATUS),
+        {"error": exc.rule, "message": str(exc)},
+        headers,
+    )
+
+
+@app.exception_handler(ThrottledError)
+def _throttled(exc: ThrottledError) -> Response:
+    logger.warning("throttled", extra={"reason": str(exc)})
+    return _json(
+        429,
+        {"error": "ca_throttled", "message": "Private CA is throttling; retry the same request"},
+        {"Retry-After": str(THROTTLED_RETRY_AFTER)},
+    )
+
+
+@app.exception_handler(IdempotencyAlreadyInProgressError)
+def _in_progress(exc: Exception) -> Response:
+    return _json(
+        409,
+        {"error": "in_progress", "message": "the same request is being served; retry it shortly"},
+        {"Retry-After": "1"},
+    )
+
+
+@app.exception_handler(RotationInProgressError)
+def _rotation_in_progress(exc: RotationInProgressError) -> Response:
+    return _json(409, {"error": "rotation_in_progress", "message": str(exc), "version": exc.token})
+
+
+@app.exception_handler(NotFoundError)
+def _not_found(exc: NotFoundError) -> Response:
+    return _json(404, {"error": "not_found", "message": str(exc)})
+
+
+@app.exception_handler([RetryableError, IdempotencyPersistenceLayerError])
+def _retryable(exc: Exception) -> Response:
+    logger.warning("temporary failure", extra={"error_type": type(exc).__name__, "reason": str(exc)})
+    return _json(
+        503,
+        {"error": "unavailable", "message": "temporary failure; retry the same request"},
+        {"Retry-After": "2"},
+    )
+
+
+@app.exception_handler(CertrotorError)
+def _failed(exc: CertrotorError) -> Response:
+    logger.error("request failed", extra={"error_type": type(exc).__name__, "reason": str(exc)})
+    return _json(500, {"error": "internal", "message": type(exc).__name__})
+
+
+@app.not_found
+def _no_route(exc: Exception) -> Response:
+    return _json(404, {"error": "no_route", "message": "no such route; see docs/ISSUER.md"})
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # The event holds the CSR (public) and never key material; it is not logged.
+    wiring().idempotency.register_lambda_context(context)
+    return app.resolve(event, context)
