@@ -7,18 +7,29 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 .PHONY: install demo test test-fast lint format synth bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+LOCAL_STAMP := $(VENV)/.installed-local
+
+$(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit("certrotor needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing into $(VENV) (first run only) ..."
+	$(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+
+# What make demo needs: the runtime packages and the emulator.
+$(LOCAL_STAMP): $(VENV)/bin/python requirements.txt requirements-local.txt pyproject.toml
+	@echo "installing the runtime and the AWS emulator into $(VENV) ..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-local.txt
 	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	@touch $(STAMP)
+	@touch $@
+
+# Everything: tests, linters, the CDK app.
+$(STAMP): $(LOCAL_STAMP) requirements-dev.txt
+	@echo "installing test, lint and CDK packages into $(VENV) ..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(LOCAL_STAMP)
 	@$(VENV)/bin/certrotor demo
 
 test: $(STAMP) lint
