@@ -6,6 +6,7 @@ issued per test so each test owns what it changes.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import pytest
@@ -13,6 +14,9 @@ from certrotor.config import KeyAlgorithm
 from certrotor.local.ca import LocalCA
 from certrotor.pki.bundle import Bundle, order_bundle
 from certrotor.pki.keys import PrivateKey, generate_key
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +54,44 @@ def issue_set(intermediate_ca: LocalCA, root_ca: LocalCA) -> Callable[..., Bundl
 def rsa_4096_key() -> PrivateKey:
     """Generated once: RSA-4096 takes a noticeable fraction of a second."""
     return generate_key(KeyAlgorithm.RSA_4096)
+
+
+@pytest.fixture(scope="session")
+def rsa_4096_ca_key() -> PrivateKey:
+    """One RSA-4096 key shared by every CA of the RSA-4096 hierarchies."""
+    return generate_key(KeyAlgorithm.RSA_4096)
+
+
+def build_chain(ca_key: PrivateKey, leaf_key: PrivateKey, chain_length: int) -> Bundle:
+    """A bundle of a leaf and `chain_length` CA certificates (root last).
+
+    Every CA uses `ca_key` under its own name, so that deep chains of large
+    keys cost one key generation; sizes are those of distinct keys.
+    """
+    now = dt.datetime.now(dt.UTC)
+    issuer_name: x509.Name | None = None
+    certificates: list[x509.Certificate] = []
+    for depth in range(chain_length):
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"certrotor test CA {depth}")])
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(issuer_name or name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        certificates.append(cert)
+        issuer_name = name
+    signer = LocalCA(certificates[-1], ca_key)
+    leaf = signer.issue_leaf(leaf_key.public_key(), "web.example.test", ("web.example.test",))  # type: ignore[arg-type]
+    return Bundle(leaf, tuple(reversed(certificates)))
+
+
+@pytest.fixture(scope="session")
+def chain_builder() -> Callable[[PrivateKey, PrivateKey, int], Bundle]:
+    """`build_chain` as a fixture, for modules that cannot import this one."""
+    return build_chain

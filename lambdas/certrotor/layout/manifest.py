@@ -101,6 +101,8 @@ class Manifest:
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise IntegrityError(f"manifest is malformed: {type(exc).__name__}") from None
+        if manifest.certificate is not None and not isinstance(manifest.certificate, str):
+            raise IntegrityError("manifest is malformed: certificate is not PEM text")
         if sum(1 for p in parts if p.role == PartRole.KEY) != 1:
             raise IntegrityError("manifest must list exactly one key part")
         if any(p.role not in (PartRole.KEY, PartRole.CHAIN) for p in parts):

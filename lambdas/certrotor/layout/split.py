@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from certrotor.errors import CapacityError, IntegrityError
+from certrotor.errors import BundleError, CapacityError, IntegrityError
 from certrotor.layout.manifest import Manifest, PartRef, PartRole, digest
 from certrotor.pki.bundle import Bundle, cert_to_pem, fingerprint, parse_certificates, serial_hex
 from certrotor.pki.keys import describe_key
@@ -170,7 +170,12 @@ def assemble(
         values[ref.name] = part.value
     chain_text = "".join(values[ref.name] for ref in manifest.chain_parts)
     bundle_pem = (manifest.certificate or "") + chain_text
-    certs = parse_certificates(bundle_pem) if "BEGIN" in bundle_pem else []
+    try:
+        certs = parse_certificates(bundle_pem) if "BEGIN" in bundle_pem else []
+    except BundleError:
+        # Digests matched, so the text is what was written, or the manifest's
+        # own leaf was damaged: either way the set does not hold together.
+        raise IntegrityError("the set's certificate text is malformed") from None
     if not certs or fingerprint(certs[0]) != manifest.fingerprint:
         raise IntegrityError("the leaf certificate does not match the manifest's fingerprint")
     return AssembledSet(manifest=manifest, key_pem=values[manifest.key_part.name], bundle_pem=bundle_pem)
