@@ -84,8 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         usage=f"{PROG} --set NAME [options] [-- COMMAND [ARG ...]]",
-        description="Fetch and verify a certrotor certificate set, write its files, "
-        "then exec COMMAND.",
+        description="Fetch and verify a certrotor certificate set, write its files, then exec COMMAND.",
     )
     parser.add_argument(
         "--set",
@@ -100,16 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_DIRECTORY,
         help=f"where to write (default {DEFAULT_DIRECTORY}; 0700)",
     )
-    parser.add_argument(
-        "--ca-file", help="PEM of the CA to trust (default: the chain's own top certificate)"
-    )
-    parser.add_argument(
-        "--combined", action="store_true", help="also write combined.pem (key + full chain, 0400)"
-    )
+    parser.add_argument("--ca-file", help="PEM of the CA to trust (default: the chain's own top certificate)")
+    parser.add_argument("--combined", action="store_true", help="also write combined.pem (key + full chain, 0400)")
     parser.add_argument("--pkcs12", action="store_true", help="also write cert.p12 (0400)")
-    parser.add_argument(
-        "--pkcs12-password-file", help="file holding the PKCS#12 password (default: no password)"
-    )
+    parser.add_argument("--pkcs12-password-file", help="file holding the PKCS#12 password (default: no password)")
     parser.add_argument(
         "--deadline",
         default=str(DEFAULT_DEADLINE),
@@ -120,9 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="0",
         help="refuse a certificate expiring sooner (e.g. 1h, 2d; default 0)",
     )
-    parser.add_argument(
-        "--from-env", action="store_true", help="take the set from ECS-injected variables, not AWS"
-    )
+    parser.add_argument("--from-env", action="store_true", help="take the set from ECS-injected variables, not AWS")
     parser.add_argument("-v", "--verbose", action="store_true", help="progress lines on stderr")
     return parser
 
@@ -143,9 +134,7 @@ def parse_args(argv: Sequence[str]) -> FetchArgs:
     except ValueError:
         raise UsageError(f"--deadline: {parsed.deadline!r} is not a number of seconds") from None
     if not 0 < deadline <= 3600:
-        raise UsageError(
-            f"--deadline: {parsed.deadline} must be more than 0 and at most 3600 seconds"
-        )
+        raise UsageError(f"--deadline: {parsed.deadline} must be more than 0 and at most 3600 seconds")
     if parsed.pkcs12_password_file and not parsed.pkcs12:
         raise UsageError("--pkcs12-password-file needs --pkcs12")
     return FetchArgs(
@@ -155,9 +144,7 @@ def parse_args(argv: Sequence[str]) -> FetchArgs:
         ca_file=Path(parsed.ca_file) if parsed.ca_file else None,
         combined=parsed.combined,
         pkcs12=parsed.pkcs12,
-        pkcs12_password_file=Path(parsed.pkcs12_password_file)
-        if parsed.pkcs12_password_file
-        else None,
+        pkcs12_password_file=Path(parsed.pkcs12_password_file) if parsed.pkcs12_password_file else None,
         deadline=deadline,
         min_valid=parse_duration(parsed.min_valid),
         from_env=parsed.from_env,
@@ -210,27 +197,19 @@ def obtain_from_aws(args: FetchArgs, anchor_pem: str | None, say: Say) -> Verifi
     return verified
 
 
-def obtain_from_env(
-    args: FetchArgs, anchor_pem: str | None, environ: Mapping[str, str]
-) -> VerifiedSet:
+def obtain_from_env(args: FetchArgs, anchor_pem: str | None, environ: Mapping[str, str]) -> VerifiedSet:
     from certrotor.client.fetch import verify_fetched
     from certrotor.client.injected import assemble_from_env
 
     assembled = assemble_from_env(args.set_name, environ)
-    return verify_fetched(
-        assembled, args.set_name, anchor_pem=anchor_pem, min_remaining=args.min_valid
-    )
+    return verify_fetched(assembled, args.set_name, anchor_pem=anchor_pem, min_remaining=args.min_valid)
 
 
 def fetch_and_write(args: FetchArgs, environ: Mapping[str, str], say: Say) -> WrittenFiles:
     """Obtain, verify and write the set; raises on any failure, having written nothing."""
     anchor_pem = read_anchor(args)
     password = read_password(args.pkcs12_password_file) if args.pkcs12_password_file else None
-    verified = (
-        obtain_from_env(args, anchor_pem, environ)
-        if args.from_env
-        else obtain_from_aws(args, anchor_pem, say)
-    )
+    verified = obtain_from_env(args, anchor_pem, environ) if args.from_env else obtain_from_aws(args, anchor_pem, say)
     say(f"verified serial {verified.manifest.serial}, valid until {verified.manifest.not_after}")
     files = write_material(
         args.directory,

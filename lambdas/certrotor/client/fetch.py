@@ -78,8 +78,7 @@ def retry_within(
             left = give_up_at - clock()
             if left <= 0:
                 raise DeadlineError(
-                    f"gave up after {deadline_seconds:g}s and {tries + 1} attempt(s): "
-                    f"{_describe(exc)}"
+                    f"gave up after {deadline_seconds:g}s and {tries + 1} attempt(s): {_describe(exc)}"
                 ) from exc
             delay = min(left, jitter(0.0, backoff.ceiling(tries)))
             if on_retry is not None:
@@ -102,9 +101,7 @@ class PartVersionStore(SecretStore):
     rotations, so it is refused as such (exit code of a verification failure).
     """
 
-    def get(
-        self, secret_id: str, version: str | None = None, stage: str | None = None
-    ) -> SecretValue:
+    def get(self, secret_id: str, version: str | None = None, stage: str | None = None) -> SecretValue:
         try:
             return super().get(secret_id, version=version, stage=stage)
         except NotFoundError:
@@ -156,9 +153,7 @@ def fetch_set(
     """Read the set at AWSCURRENT (parts by the manifest's VersionId) and
     verify it; `reader.last.calls` then says how many AWS calls it took."""
     assembled = reader.read(name)
-    return verify_fetched(
-        assembled, name, anchor_pem=anchor_pem, now=now(), min_remaining=min_remaining
-    )
+    return verify_fetched(assembled, name, anchor_pem=anchor_pem, now=now(), min_remaining=min_remaining)
 
 
 def secrets_client(deadline_seconds: float, session: Any | None = None) -> Any:

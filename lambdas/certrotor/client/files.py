@@ -104,21 +104,14 @@ def check_directory(path: Path) -> None:
     mode = stat.S_IMODE(info.st_mode)
     if mode & _SHARED_BITS:
         raise MaterialDirectoryError(
-            f"{path} has mode {mode:04o}; it must be 0700 (no group or other access) "
-            "to hold a private key"
+            f"{path} has mode {mode:04o}; it must be 0700 (no group or other access) to hold a private key"
         )
 
 
 def write_atomically(path: Path, data: bytes, mode: int) -> None:
     """Write `data` to `path` with `mode` so readers never see a partial file."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    flags = (
-        os.O_WRONLY
-        | os.O_CREAT
-        | os.O_EXCL
-        | getattr(os, "O_NOFOLLOW", 0)
-        | getattr(os, "O_CLOEXEC", 0)
-    )
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         descriptor = os.open(temporary, flags, mode)
         try:
@@ -148,14 +141,10 @@ def _sync_directory(path: Path) -> None:
             os.close(descriptor)
 
 
-def pkcs12_bytes(
-    key_pem: str, bundle: Bundle, password: bytes | None, name: str = "certrotor"
-) -> bytes:
+def pkcs12_bytes(key_pem: str, bundle: Bundle, password: bytes | None, name: str = "certrotor") -> bytes:
     """PKCS#12 of the key, leaf and chain; encrypted only when a password is given."""
     encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password)
-        if password
-        else serialization.NoEncryption()
+        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     )
     return pkcs12_format.serialize_key_and_certificates(
         name.encode("utf-8"),
@@ -199,9 +188,7 @@ def write_material(
         write_atomically(files.pkcs12, pkcs12_bytes(key_pem, bundle, pkcs12_password), SECRET_MODE)
     if files.combined is not None:
         key_block = key_pem if key_pem.endswith("\n") else key_pem + "\n"
-        write_atomically(
-            files.combined, (key_block + bundle.fullchain_pem).encode("ascii"), SECRET_MODE
-        )
+        write_atomically(files.combined, (key_block + bundle.fullchain_pem).encode("ascii"), SECRET_MODE)
     write_atomically(files.key, key_pem.encode("ascii"), SECRET_MODE)
     _sync_directory(folder)
     return files

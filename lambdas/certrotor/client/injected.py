@@ -47,9 +47,7 @@ def assemble_from_env(name: str, environ: Mapping[str, str]) -> AssembledSet:
     """
     manifest_value = environ.get(MANIFEST_VARIABLE)
     if manifest_value is None:
-        raise IntegrityError(
-            f"{MANIFEST_VARIABLE} is not set (is the manifest secret in the task's `secrets`?)"
-        )
+        raise IntegrityError(f"{MANIFEST_VARIABLE} is not set (is the manifest secret in the task's `secrets`?)")
     manifest = Manifest.from_json(manifest_value)
     variables = {manifest.key_part.name: KEY_VARIABLE}
     variables.update({part.name: chain_variable(i) for i, part in enumerate(manifest.chain_parts)})
