@@ -8,6 +8,7 @@ bad config raises ConfigError naming the field, before anything is built.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -31,8 +32,11 @@ _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 # Secret names: 1-512 chars of letters, digits and /_+=.@-; ours add "/key" etc.
 _SET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,400}$")
 _DNS = re.compile(r"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+# Secrets Manager rate() takes hours or days only (no minutes).
+_RATE = re.compile(r"^rate\((\d+) (hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
+# One item of a cron() hours field: *, H or H-H, each with an optional /step.
+_CRON_HOURS_ITEM = re.compile(r"^(\*|\d{1,2}(?:-\d{1,2})?)(?:/(\d{1,2}))?$")
 _DURATION = re.compile(r"^(\d+)h$")
 
 
@@ -84,8 +88,6 @@ class Schedule:
         if not match:
             return None
         value, unit = int(match.group(1)), match.group(2)
-        if unit.startswith("minute"):
-            return value // 60
         if unit.startswith("hour"):
             return value
         return value * 24
@@ -222,7 +224,44 @@ def _unknown(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
     _require(not extra, f"{where}: unknown field(s) {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}")
 
 
+def _cron_hours(field: str, where: str) -> list[int]:
+    """The hours of the day (0-23) a cron() hours field selects."""
+    hours: set[int] = set()
+    for item in field.split(","):
+        match = _CRON_HOURS_ITEM.match(item)
+        if match is None:
+            raise ConfigError(f"{where}: hours field {field!r} is not *, H, H-H or a list of those, with /step")
+        span, step = match.group(1), int(match.group(2) or 1)
+        if span == "*":
+            low, high = 0, 23
+        elif "-" in span:
+            low, high = (int(bound) for bound in span.split("-"))
+        else:
+            # "H/step" runs from H to the end of the day; plain "H" is one hour.
+            low = int(span)
+            high = 23 if match.group(2) else low
+        _require(0 <= low <= high <= 23 and step >= 1, f"{where}: hours field {field!r} is outside 0-23")
+        hours.update(range(low, high + 1, step))
+    return sorted(hours)
+
+
+def _closest_hours(hours: list[int]) -> int:
+    """The shortest time between two rotations at these hours of every day.
+
+    Secrets Manager restarts hour steps each day, so the gap from the last
+    hour to the first hour of the next day counts too.
+    """
+    gaps = [later - earlier for earlier, later in itertools.pairwise(hours)]
+    return min([*gaps, hours[0] + 24 - hours[-1]])
+
+
 def _schedule(data: Any, where: str) -> Schedule:
+    """Validate a rotation schedule against Secrets Manager's rules.
+
+    Rotation at most every four hours (MIN_ROTATION_HOURS); rate() in hours or
+    days; cron() with minutes 0 and year * (rotation windows open on the hour);
+    a window of 1h-24h that reaches neither the next window nor the next UTC day.
+    """
     if data is None:
         return Schedule()
     if isinstance(data, str):
@@ -240,33 +279,42 @@ def _schedule(data: Any, where: str) -> Schedule:
         window=data.get("window"),
         rotate_immediately=bool(data.get("rotate_immediately", True)),
     )
-    if _CRON.match(expression):
-        # cron() in Secrets Manager allows at most one rotation per 4 hours; the
-        # hours field must not be a wildcard or a step below 4.
-        fields = _CRON.match(expression).group(1).split()  # type: ignore[union-attr]
+    cron = _CRON.match(expression)
+    # Hours between rotations, and the latest hour a window opens (cron only).
+    if cron:
+        fields = cron.group(1).split()
         _require(len(fields) == 6, f"{where}.expression: cron() needs 6 fields, got {len(fields)}")
-        hours = fields[1]
-        step = re.match(r"^(\*|\d+)/(\d+)$", hours)
+        _require(fields[0] == "0", f"{where}.expression: minutes must be 0 (rotation windows open on the hour)")
+        _require(fields[5] == "*", f"{where}.expression: year must be * (schedules repeat within a year)")
+        hours = _cron_hours(fields[1], f"{where}.expression")
+        hours_between = _closest_hours(hours)
         _require(
-            hours != "*" and not (step and int(step.group(2)) < MIN_ROTATION_HOURS),
-            f"{where}.expression: rotates more often than every {MIN_ROTATION_HOURS} hours",
+            hours_between >= MIN_ROTATION_HOURS,
+            f"{where}.expression: rotates at hours {', '.join(map(str, hours))}, {hours_between} hour(s) apart "
+            f"at the closest: more often than every {MIN_ROTATION_HOURS} hours",
         )
+        last_opening = hours[-1]
     else:
-        hours_between = schedule.rate_hours()
+        rate_hours = schedule.rate_hours()
+        if rate_hours is None:
+            raise ConfigError(f"{where}.expression: {expression!r} is not rate(N hours|days) or cron(...)")
         _require(
-            hours_between is not None,
-            f"{where}.expression: {expression!r} is not rate(N hours|days) or cron(...)",
-        )
-        _require(
-            hours_between is not None and hours_between >= MIN_ROTATION_HOURS,
+            rate_hours >= MIN_ROTATION_HOURS,
             f"{where}.expression: {expression!r} rotates more often than every {MIN_ROTATION_HOURS} hours",
         )
+        hours_between, last_opening = rate_hours, 0
     if schedule.window is not None:
         window = _DURATION.match(str(schedule.window))
         _require(bool(window), f"{where}.window: expected a duration such as '4h'")
+        window_hours = int(window.group(1)) if window else 0
+        _require(1 <= window_hours <= 24, f"{where}.window: must be between 1h and 24h")
         _require(
-            window is not None and 1 <= int(window.group(1)) <= 24,
-            f"{where}.window: must be between 1h and 24h",
+            window_hours <= hours_between,
+            f"{where}.window: {schedule.window} is longer than the {hours_between} hours between rotations",
+        )
+        _require(
+            last_opening + window_hours <= 24,
+            f"{where}.window: {schedule.window} from {last_opening}:00 runs into the next UTC day",
         )
     return schedule
 
@@ -308,8 +356,14 @@ def _set(data: Any, index: int) -> CertificateSetConfig:
         raise ConfigError(f"{where}.usage: expected one of server, client, both") from None
     services = []
     for i, svc in enumerate(data.get("services") or ()):
-        _require(isinstance(svc, Mapping) and {"cluster", "service"} <= set(svc), f"{where}.services[{i}]: needs cluster and service")
-        services.append(ServiceRef(cluster=str(svc["cluster"]), service=str(svc["service"])))
+        at = f"{where}.services[{i}]"
+        _require(isinstance(svc, Mapping) and {"cluster", "service"} <= set(svc), f"{at}: needs cluster and service")
+        _unknown(svc, {"cluster", "service"}, at)
+        _require(
+            all(isinstance(svc[k], str) and svc[k] for k in ("cluster", "service")),
+            f"{at}: cluster and service must be non-empty strings",
+        )
+        services.append(ServiceRef(cluster=svc["cluster"], service=svc["service"]))
     roles = _strings(data.get("reader_role_arns"), f"{where}.reader_role_arns")
     key_roles = _strings(data.get("key_reader_role_arns"), f"{where}.key_reader_role_arns")
     for arn in (*roles, *key_roles):
