@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -54,7 +55,6 @@ from certrotor.services.issuance import CertificateIssuer, ManagedSets, Rotation
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
-app = LambdaFunctionUrlResolver()
 
 LEDGER_TABLE_ENV = "CERTROTOR_LEDGER_TABLE"
 IDEMPOTENCY_TABLE_ENV = "CERTROTOR_IDEMPOTENCY_TABLE"
@@ -101,6 +101,8 @@ class IssuerSettings:
 class IssuerWiring:
     settings: IssuerSettings
     issuer: CertificateIssuer
+    pca_client: Any
+    """The Private CA boto3 client (its event hooks are where tests inject faults)."""
     secrets: SecretStore
     trigger: RotationTriggerPort
     idempotency: IdempotencyConfig
@@ -111,7 +113,8 @@ class IssuerWiring:
 def _wiring_for(env_items: tuple[tuple[str, str], ...]) -> IssuerWiring:
     settings = IssuerSettings.from_env(dict(env_items))
     config = settings.base.config
-    ca = PrivateCA(settings.base.ca_arn, client("acm-pca"))
+    pca_client = client("acm-pca")
+    ca = PrivateCA(settings.base.ca_arn, pca_client)
     issuer = CertificateIssuer(
         config,
         ca,
@@ -144,6 +147,7 @@ def _wiring_for(env_items: tuple[tuple[str, str], ...]) -> IssuerWiring:
     return IssuerWiring(
         settings=settings,
         issuer=issuer,
+        pca_client=pca_client,
         secrets=SecretStore(client("secretsmanager")),
         trigger=SecretsManagerRotationTrigger(client("secretsmanager")),
         idempotency=idempotency,
@@ -182,12 +186,12 @@ def managed_sets() -> ManagedSets:
 # Routes
 
 
-def _user_arn() -> str:
+def _user_arn(app: LambdaFunctionUrlResolver) -> str:
     iam = (app.current_event.request_context.get("authorizer") or {}).get("iam") or {}  # type: ignore[attr-defined]
     return str(iam.get("userArn") or "")
 
 
-def _json_body() -> dict[str, Any]:
+def _json_body(app: LambdaFunctionUrlResolver) -> dict[str, Any]:
     raw = app.current_event.decoded_body or ""
     check_size(raw, MAX_REQUEST_BYTES)
     try:
@@ -208,12 +212,11 @@ def _json(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | Non
     )
 
 
-@app.post("/certificates")
 @tracer.capture_method(capture_response=False)
-def post_certificate() -> Response:
-    body = _json_body()
+def post_certificate(app: LambdaFunctionUrlResolver) -> Response:
+    body = _json_body(app)
     wired = wiring()
-    decision = wired.issuer.approve(_user_arn(), body.get("csr"), body.get("validity_days"))
+    decision = wired.issuer.approve(_user_arn(app), body.get("csr"), body.get("validity_days"))
     context = app.lambda_context
     response = wired.issue_once(
         request={
@@ -232,24 +235,21 @@ def post_certificate() -> Response:
     return _json(201, response)
 
 
-@app.post("/sets/<name>/issue")
-def post_issue_now(name: str) -> Response:
+def post_issue_now(app: LambdaFunctionUrlResolver, name: str) -> Response:
     set_name = unquote(name)
-    token = managed_sets().issue_now(_user_arn(), set_name)
+    token = managed_sets().issue_now(_user_arn(app), set_name)
     logger.info("rotation started", extra={"set": set_name, "token": token})
     return _json(202, {"name": set_name, "version": token})
 
 
-@app.get("/sets/<name>")
-def get_set(name: str) -> Response:
-    return _json(200, managed_sets().status(_user_arn(), unquote(name)).response())
+def get_set(app: LambdaFunctionUrlResolver, name: str) -> Response:
+    return _json(200, managed_sets().status(_user_arn(app), unquote(name)).response())
 
 
 # --------------------------------------------------------------------------
 # Errors, in one place
 
 
-@app.exception_handler(RequestRefused)
 def _refused(exc: RequestRefused) -> Response:
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
     logger.info("request refused", extra={"rule": exc.rule, "reason": str(exc)})
@@ -260,7 +260,6 @@ def _refused(exc: RequestRefused) -> Response:
     )
 
 
-@app.exception_handler(ThrottledError)
 def _throttled(exc: ThrottledError) -> Response:
     logger.warning("throttled", extra={"reason": str(exc)})
     return _json(
@@ -270,7 +269,6 @@ def _throttled(exc: ThrottledError) -> Response:
     )
 
 
-@app.exception_handler(IdempotencyAlreadyInProgressError)
 def _in_progress(exc: Exception) -> Response:
     return _json(
         409,
@@ -279,17 +277,14 @@ def _in_progress(exc: Exception) -> Response:
     )
 
 
-@app.exception_handler(RotationInProgressError)
 def _rotation_in_progress(exc: RotationInProgressError) -> Response:
     return _json(409, {"error": "rotation_in_progress", "message": str(exc), "version": exc.token})
 
 
-@app.exception_handler(NotFoundError)
 def _not_found(exc: NotFoundError) -> Response:
     return _json(404, {"error": "not_found", "message": str(exc)})
 
 
-@app.exception_handler([RetryableError, IdempotencyPersistenceLayerError])
 def _retryable(exc: Exception) -> Response:
     logger.warning("temporary failure", extra={"error_type": type(exc).__name__, "reason": str(exc)})
     return _json(
@@ -299,15 +294,44 @@ def _retryable(exc: Exception) -> Response:
     )
 
 
-@app.exception_handler(CertrotorError)
 def _failed(exc: CertrotorError) -> Response:
     logger.error("request failed", extra={"error_type": type(exc).__name__, "reason": str(exc)})
     return _json(500, {"error": "internal", "message": type(exc).__name__})
 
 
-@app.not_found
 def _no_route(exc: Exception) -> Response:
     return _json(404, {"error": "no_route", "message": "no such route; see docs/ISSUER.md"})
+
+
+def build_resolver() -> LambdaFunctionUrlResolver:
+    """The routes and the error mapping on a new resolver."""
+    app = LambdaFunctionUrlResolver()
+    app.post("/certificates")(lambda: post_certificate(app))
+    app.post("/sets/<name>/issue")(lambda name: post_issue_now(app, name))
+    app.get("/sets/<name>")(lambda name: get_set(app, name))
+    app.exception_handler(RequestRefused)(_refused)
+    app.exception_handler(ThrottledError)(_throttled)
+    app.exception_handler(IdempotencyAlreadyInProgressError)(_in_progress)
+    app.exception_handler(RotationInProgressError)(_rotation_in_progress)
+    app.exception_handler(NotFoundError)(_not_found)
+    app.exception_handler([RetryableError, IdempotencyPersistenceLayerError])(_retryable)
+    app.exception_handler(CertrotorError)(_failed)
+    app.not_found(_no_route)
+    return app
+
+
+# Lambda runs one invocation at a time per execution environment, and the
+# resolver keeps the current event on itself. Local mode serves concurrent
+# requests from threads, so each thread gets its own resolver, as each
+# concurrent invocation gets its own environment in AWS.
+_resolvers = threading.local()
+
+
+def resolver() -> LambdaFunctionUrlResolver:
+    app = getattr(_resolvers, "app", None)
+    if app is None:
+        app = _resolvers.app = build_resolver()
+    return app  # type: ignore[no-any-return]
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -316,4 +340,4 @@ def _no_route(exc: Exception) -> Response:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The event holds the CSR (public) and never key material; it is not logged.
     wiring().idempotency.register_lambda_context(context)
-    return app.resolve(event, context)
+    return resolver().resolve(event, context)
