@@ -1,0 +1,182 @@
+"""Container start time: certrotor-fetch against the seed article's path, side
+by side on the same emulator in one run.
+
+    .venv/bin/python bench/container_start.py [--runs 30]
+
+Paths, each run N times, interleaved so machine noise falls on all alike:
+- certrotor in-process: build a Secrets Manager client, fetch the set
+  (GetSecretValue + BatchGetSecretValue), verify it, write the files.
+- certrotor-fetch: the same as a subprocess without a command, as a container
+  start pays it (interpreter start-up and imports included).
+- seed path: what the seed article has a container do at start: `openssl req`
+  for a new key and CSR, `aws acm-pca issue-certificate`, `aws acm-pca wait
+  certificate-issued`, `aws acm-pca get-certificate`, written to files.
+
+Prints p50/p95 per path, the AWS calls per start, and last the ratio of the
+seed path's p50 to certrotor's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
+from certrotor.client.fetch import PartVersionStore, fetch_set, secrets_client
+from certrotor.client.files import write_material
+from certrotor.local.driver import RotationDriver
+from certrotor.local.emulator import Emulator
+from certrotor.local.provision import provision
+from certrotor.services.reader import SetReader
+
+BIN = Path(sys.executable).parent
+FETCH = str(BIN / "certrotor-fetch")
+AWS = str(BIN / "aws")
+
+
+def percentile(samples: list[float], pct: int) -> float:
+    """The pct-th percentile (inclusive method; exact median for p50)."""
+    if len(samples) == 1:
+        return samples[0]
+    return statistics.quantiles(samples, n=100, method="inclusive")[pct - 1]
+
+
+def timed(action: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def run(command: list[str], environ: dict[str, str], cwd: Path | None = None) -> str:
+    result = subprocess.run(command, env=environ, cwd=cwd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"{command[0]} {command[1] if len(command) > 1 else ''} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=30, help="runs per path (default 30)")
+    options = parser.parse_args()
+    if shutil.which("openssl") is None:
+        raise SystemExit("openssl is not on PATH; the seed path needs it")
+    if not Path(AWS).exists():
+        raise SystemExit(f"{AWS} not found; install awscli into the venv (requirements-dev.txt)")
+
+    with Emulator() as emulator, tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir)
+        env = provision(emulator)
+        name = env.config.sets[0].name
+        RotationDriver(env).rotate(name)
+        environ = {**os.environ, **emulator.env()}
+        endpoint = ["--endpoint-url", emulator.endpoint_url]
+        pca = emulator.client("acm-pca")
+        signing = pca.describe_certificate_authority(CertificateAuthorityArn=env.ca_arn)["CertificateAuthority"][
+            "CertificateAuthorityConfiguration"
+        ]["SigningAlgorithm"]
+        calls: list[int] = []
+
+        def certrotor_in_process(i: int) -> None:
+            with emulator.activated():
+                reader = SetReader(PartVersionStore(secrets_client(60)))
+                verified = fetch_set(reader, name)
+            write_material(scratch / f"inproc-{i}", verified.key_pem, verified.bundle)
+            calls.append(reader.last.calls)
+
+        def certrotor_fetch(i: int) -> None:
+            run([FETCH, "--set", name, "--dir", str(scratch / f"fetch-{i}")], environ)
+
+        def seed_path(i: int) -> None:
+            folder = scratch / f"seed-{i}"
+            folder.mkdir(mode=0o700)
+            run(
+                [
+                    "openssl",
+                    "req",
+                    "-new",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-keyout",
+                    "k.pem",
+                    "-out",
+                    "csr.pem",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+                environ,
+                cwd=folder,
+            )
+            issued = run(
+                [
+                    AWS,
+                    "acm-pca",
+                    "issue-certificate",
+                    *endpoint,
+                    "--certificate-authority-arn",
+                    env.ca_arn,
+                    "--csr",
+                    "fileb://csr.pem",
+                    "--signing-algorithm",
+                    signing,
+                    "--validity",
+                    "Value=30,Type=DAYS",
+                    "--output",
+                    "json",
+                ],
+                environ,
+                cwd=folder,
+            )
+            arn = json.loads(issued)["CertificateArn"]
+            ids = ["--certificate-authority-arn", env.ca_arn, "--certificate-arn", arn]
+            run([AWS, "acm-pca", "wait", "certificate-issued", *endpoint, *ids], environ)
+            got = json.loads(run([AWS, "acm-pca", "get-certificate", *endpoint, *ids, "--output", "json"], environ))
+            (folder / "cert.pem").write_text(got["Certificate"] + "\n")
+            (folder / "chain.pem").write_text(got.get("CertificateChain", "") + "\n")
+
+        paths: dict[str, Callable[[int], None]] = {
+            "certrotor in-process (fetch+verify+write)": certrotor_in_process,
+            "certrotor-fetch subprocess (no command)": certrotor_fetch,
+            "seed path (openssl + aws acm-pca x3)": seed_path,
+        }
+        for action in paths.values():  # warm-up: first-call costs are not a container's
+            action(-1)
+        calls.clear()
+        samples: dict[str, list[float]] = {label: [] for label in paths}
+        for i in range(options.runs):
+            for label, action in paths.items():
+                samples[label].append(timed(lambda action=action, i=i: action(i)))  # type: ignore[misc]
+
+    print(f"container start, {options.runs} runs per path, emulator on loopback ({os.cpu_count()} CPUs)")
+    print(f"{'path':<44} {'p50 ms':>9} {'p95 ms':>9} {'min ms':>9} {'max ms':>9}")
+    for label, values in samples.items():
+        row = [percentile(values, 50), percentile(values, 95), min(values), max(values)]
+        print(f"{label:<44} " + " ".join(f"{v * 1000:>9.1f}" for v in row))
+    print(f"AWS API calls per certrotor fetch (SetReader.last.calls): {sorted(set(calls))}")
+    print("AWS API calls per seed start: 3+ (IssueCertificate, GetCertificate by the waiter, GetCertificate)")
+    seed_p50 = percentile(samples["seed path (openssl + aws acm-pca x3)"], 50)
+    sub_p50 = percentile(samples["certrotor-fetch subprocess (no command)"], 50)
+    inproc_p50 = percentile(samples["certrotor in-process (fetch+verify+write)"], 50)
+    print(
+        f"ratio seed p50 / certrotor p50: {seed_p50 / sub_p50:.1f}x (certrotor-fetch subprocess), "
+        f"{seed_p50 / inproc_p50:.1f}x (in-process)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
