@@ -36,9 +36,7 @@ from infra.stack import CertrotorStack
 CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
 
 
-def build_app(
-    context: Mapping[str, Any] | None = None, outdir: str | None = None
-) -> tuple[App, CertrotorStack]:
+def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> tuple[App, CertrotorStack]:
     """The app with its one stack; configuration errors raise before any synth.
 
     Without ``context``, the cdk CLI's context is used, or cdk.json's

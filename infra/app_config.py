@@ -25,9 +25,7 @@ from infra.constants import CONFIG_CONTEXT_KEY, CONFIG_FILE_CONTEXT_KEY
 _TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
-def config_from_context(
-    context: Mapping[str, Any], base_dir: Path | None = None
-) -> CertrotorConfig:
+def config_from_context(context: Mapping[str, Any], base_dir: Path | None = None) -> CertrotorConfig:
     """The validated configuration named by ``context``.
 
     ``context`` maps context keys to their values (what
@@ -61,9 +59,7 @@ def _read_config_file(path: Path, base_dir: Path) -> Any:
     try:
         text = resolved.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(
-            f"{CONFIG_FILE_CONTEXT_KEY}: cannot read {str(resolved)!r} ({exc.strerror})"
-        ) from None
+        raise ConfigError(f"{CONFIG_FILE_CONTEXT_KEY}: cannot read {str(resolved)!r} ({exc.strerror})") from None
     return _parse_json(text, str(resolved))
 
 

@@ -62,8 +62,7 @@ class BundleTarget:
             return cls(machine=_MACHINE_OF_ARCHITECTURE[architecture])
         except KeyError:
             raise ValueError(
-                f"architecture {architecture!r}: expected one of "
-                f"{', '.join(sorted(_MACHINE_OF_ARCHITECTURE))}"
+                f"architecture {architecture!r}: expected one of {', '.join(sorted(_MACHINE_OF_ARCHITECTURE))}"
             ) from None
 
     @classmethod
@@ -92,11 +91,7 @@ class BundleTarget:
 
     @property
     def lambda_architecture(self) -> lambda_.Architecture:
-        return (
-            lambda_.Architecture.ARM_64
-            if self.machine == "aarch64"
-            else lambda_.Architecture.X86_64
-        )
+        return lambda_.Architecture.ARM_64 if self.machine == "aarch64" else lambda_.Architecture.X86_64
 
     @property
     def key(self) -> str:

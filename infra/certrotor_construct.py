@@ -155,9 +155,7 @@ class Certrotor(Construct):
             [certificate.manifest_secret.secret_arn for certificate in self.certificates]
         )
         # Two sets may redeploy the same service; one rule entry is enough.
-        service_arns = dict.fromkeys(
-            arn for certificate in self.certificates for arn in certificate.service_arns
-        )
+        service_arns = dict.fromkeys(arn for certificate in self.certificates for arn in certificate.service_arns)
         self.monitoring.watch_deployments(list(service_arns))
         self.monitoring.watch_expiry([cert_set.name for cert_set in config.sets])
         self.monitoring.add_alarm_overview()

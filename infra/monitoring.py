@@ -97,9 +97,7 @@ class Monitoring(Construct):
     # ------------------------------------------------------------------
     # What to watch
 
-    def watch_function(
-        self, name: str, function: CertrotorFunction, *, alarm_on_throttles: bool = False
-    ) -> None:
+    def watch_function(self, name: str, function: CertrotorFunction, *, alarm_on_throttles: bool = False) -> None:
         """Alarm when the function fails (and, if asked, is throttled)."""
         fn = function.function
         self._alarm(
@@ -166,9 +164,9 @@ class Monitoring(Construct):
                 },
                 statistic="Minimum",
                 period=EXPIRY_PERIOD,
-                label=set_name,
             )
-            metrics.append(metric)
+            # A label would turn the alarm into a metric-math alarm; graph only.
+            metrics.append(metric.with_(label=set_name))
             alarm = cloudwatch.Alarm(
                 self,
                 f"DaysToExpiry[{set_name.replace('/', ':')}]",
@@ -263,9 +261,7 @@ class Monitoring(Construct):
     def add_alarm_overview(self) -> None:
         """A dashboard row with the state of every alarm; call after all watch_*."""
         self.dashboard.add_widgets(
-            cloudwatch.AlarmStatusWidget(
-                alarms=list(self.alarms), title="certrotor alarms", width=24
-            )
+            cloudwatch.AlarmStatusWidget(alarms=list(self.alarms), title="certrotor alarms", width=24)
         )
 
     # ------------------------------------------------------------------

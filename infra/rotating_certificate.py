@@ -83,9 +83,7 @@ class RotatingCertificate(Construct):
         self.ca_arn = ca_arn
         name = certificate_set.name
         stack = Stack.of(self)
-        self._via_secrets_manager = {
-            "StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}
-        }
+        self._via_secrets_manager = {"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}}
 
         self.certificate_key = kms.Key(
             self,
@@ -223,19 +221,13 @@ class RotatingCertificate(Construct):
                 # The template fixes what the certificate may be used for;
                 # without this condition the role could mint a CA certificate.
                 conditions={
-                    "StringEquals": {
-                        "acm-pca:TemplateArn": template_arn(
-                            cert_set.usage, Stack.of(self).partition
-                        )
-                    }
+                    "StringEquals": {"acm-pca:TemplateArn": template_arn(cert_set.usage, Stack.of(self).partition)}
                 },
             ),
             iam.PolicyStatement(actions=list(CA_READ_ACTIONS), resources=[self.ca_arn]),
         ]
         if cert_set.services:
-            statements.append(
-                iam.PolicyStatement(actions=list(REDEPLOY_ACTIONS), resources=self.service_arns)
-            )
+            statements.append(iam.PolicyStatement(actions=list(REDEPLOY_ACTIONS), resources=self.service_arns))
         for statement in statements:
             function.add_to_role_policy(statement)
 
@@ -246,9 +238,7 @@ class RotatingCertificate(Construct):
             [self.manifest_secret, *self.chain_secrets],
             self.certificate_key,
         )
-        self._allow_read(
-            cert_set.key_reader_role_arns, [self.private_key_secret], self.private_key_key
-        )
+        self._allow_read(cert_set.key_reader_role_arns, [self.private_key_secret], self.private_key_key)
 
     def _allow_read(
         self,

@@ -33,10 +33,7 @@ from certrotor.config import CertrotorConfig, load_config  # noqa: E402
 
 from infra.stack import CertrotorStack  # noqa: E402
 
-CA_ARN = (
-    "arn:aws:acm-pca:us-east-1:123456789012:"
-    "certificate-authority/11111111-2222-3333-4444-555555555555"
-)
+CA_ARN = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555"
 ORDERS_READER = "arn:aws:iam::123456789012:role/orders-task"
 LEDGER_READER = "arn:aws:iam::210987654321:role/ledger-task"
 LEDGER_KEY_READER = "arn:aws:iam::210987654321:role/ledger-tls-terminator"
@@ -133,10 +130,7 @@ class Synthesized:
         resources = self.resources
         statements: list[dict[str, Any]] = []
         for resource in resources.values():
-            if (
-                resource["Type"] == "AWS::IAM::Policy"
-                and {"Ref": role_id} in resource["Properties"]["Roles"]
-            ):
+            if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in resource["Properties"]["Roles"]:
                 statements.extend(resource["Properties"]["PolicyDocument"]["Statement"])
         for policy in resources[role_id]["Properties"].get("Policies", []):
             statements.extend(policy["PolicyDocument"]["Statement"])

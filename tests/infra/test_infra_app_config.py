@@ -18,10 +18,7 @@ from infra.app_config import config_from_context, context_flag
 from infra.certrotor_construct import Certrotor, log_retention
 
 MINIMAL: dict[str, Any] = {
-    "ca": {
-        "arn": "arn:aws:acm-pca:us-east-1:123456789012:"
-        "certificate-authority/11111111-2222-3333-4444-555555555555"
-    },
+    "ca": {"arn": "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555"},
     "sets": [{"name": "tls/web", "dns_names": ["web.internal"]}],
 }
 
@@ -52,9 +49,7 @@ def test_config_file_named_in_context_wins_over_the_inline_object(tmp_path: Path
     other = with_set(name="tls/from-file")
     (tmp_path / "prod.json").write_text(json.dumps(other))
 
-    config = config_from_context(
-        {"certrotor": MINIMAL, "certrotor_config_file": "prod.json"}, base_dir=tmp_path
-    )
+    config = config_from_context({"certrotor": MINIMAL, "certrotor_config_file": "prod.json"}, base_dir=tmp_path)
 
     assert config.sets[0].name == "tls/from-file"
 
@@ -81,9 +76,7 @@ def test_unknown_key_algorithm_is_rejected() -> None:
         load(with_set(key_algorithm="DSA_1024"))
 
 
-@pytest.mark.parametrize(
-    "expression", ["rate(2 hours)", "cron(0 */2 * * ? *)", "cron(0 * * * ? *)"]
-)
+@pytest.mark.parametrize("expression", ["rate(2 hours)", "cron(0 */2 * * ? *)", "cron(0 * * * ? *)"])
 def test_schedule_more_often_than_every_four_hours_is_rejected(expression: str) -> None:
     with pytest.raises(ConfigError, match="more often than every 4 hours"):
         load(with_set(schedule=expression))
@@ -142,9 +135,7 @@ def test_context_flag_keeps_json_booleans() -> None:
         (45, logs.RetentionDays.TWO_MONTHS),
     ],
 )
-def test_log_retention_rounds_up_to_a_period_cloudwatch_accepts(
-    days: int, expected: logs.RetentionDays
-) -> None:
+def test_log_retention_rounds_up_to_a_period_cloudwatch_accepts(days: int, expected: logs.RetentionDays) -> None:
     assert log_retention(days) == expected
 
 

@@ -41,9 +41,7 @@ def test_the_stack_creates_exactly_the_configured_secrets(main: Any) -> None:
 
 
 @pytest.mark.parametrize("name", SET_NAMES)
-def test_manifest_and_chain_parts_are_encrypted_with_the_certificate_key(
-    main: Any, name: str
-) -> None:
+def test_manifest_and_chain_parts_are_encrypted_with_the_certificate_key(main: Any, name: str) -> None:
     cert = certificate(main, name)
     key_ref = main.resolve(cert.certificate_key.key_arn)
 
@@ -176,9 +174,7 @@ def test_functions_log_to_their_own_group_with_the_configured_retention(main: An
 
     function = main.resources[main.logical_id(rotation.function)]
 
-    assert function["Properties"]["LoggingConfig"]["LogGroup"] == main.resolve(
-        rotation.log_group.log_group_name
-    )
+    assert function["Properties"]["LoggingConfig"]["LogGroup"] == main.resolve(rotation.log_group.log_group_name)
     # 45 days configured; CloudWatch Logs offers 60 as the next period.
     main.template.resource_properties_count_is("AWS::Logs::LogGroup", {"RetentionInDays": 60}, 2)
 
@@ -190,8 +186,6 @@ def test_monitor_function_runs_the_monitor_handler(main: Any) -> None:
             "Handler": "certrotor.handlers.monitor.lambda_handler",
             "Runtime": "python3.13",
             "TracingConfig": {"Mode": "Active"},
-            "Environment": {
-                "Variables": Match.object_like({"POWERTOOLS_METRICS_NAMESPACE": "certrotor"})
-            },
+            "Environment": {"Variables": Match.object_like({"POWERTOOLS_METRICS_NAMESPACE": "certrotor"})},
         },
     )

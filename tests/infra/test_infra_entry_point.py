@@ -46,7 +46,5 @@ def test_app_builds_the_certrotor_stack_from_cdk_json_context(
 def test_example_configuration_in_cdk_json_names_the_documented_sets(cdk_json: dict) -> None:
     config = cdk_json["context"]["certrotor"]
 
-    assert config["ca"]["arn"].startswith(
-        "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/"
-    )
+    assert config["ca"]["arn"].startswith("arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/")
     assert {s["name"] for s in config["sets"]} == {"tls/orders", "tls/payments"}

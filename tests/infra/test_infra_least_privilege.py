@@ -1,0 +1,268 @@
+"""Every grant is exactly what the runtime contract needs, on exactly its resources."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra.rotating_certificate import RotatingCertificate
+
+SECRET_ACTIONS = {
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+    "secretsmanager:TagResource",
+    "secretsmanager:UntagResource",
+}
+KMS_ACTIONS = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}
+CA_READ_ACTIONS = {
+    "acm-pca:GetCertificate",
+    "acm-pca:DescribeCertificateAuthority",
+    "acm-pca:GetCertificateAuthorityCertificate",
+}
+VIA_SECRETS_MANAGER = {
+    "StringEquals": {
+        "kms:ViaService": {"Fn::Join": ["", ["secretsmanager.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+    }
+}
+TRACING_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def certificate(synth: Any, name: str) -> RotatingCertificate:
+    return next(c for c in synth.stack.certrotor.certificates if c.certificate_set.name == name)
+
+
+def key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def grants(statements: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(action, resource, condition) triples: order and grouping do not matter."""
+    return {
+        (action, key(resource), key(statement.get("Condition")))
+        for statement in statements
+        for action in statement["Action"]
+        for resource in statement["Resource"]
+    }
+
+
+def template_arn(synth: Any, template: str) -> Any:
+    return {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":acm-pca:::template/{template}"]]}
+
+
+def service_arn(cluster: str, service: str) -> Any:
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":ecs:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                f":service/{cluster}/{service}",
+            ],
+        ]
+    }
+
+
+def expected_rotation_grants(synth: Any) -> set[tuple[str, str, str]]:
+    """The runtime contract of the rotation function, written out by hand."""
+    ca = synth.config.ca.arn
+    issue_templates = {
+        "tls/orders": "EndEntityServerAuthCertificate/V1",
+        "tls/payments": "EndEntityServerAuthCertificate/V1",
+        "mtls/ledger": "EndEntityCertificate/V1",
+    }
+    services = {
+        "tls/orders": [("main", "orders")],
+        "tls/payments": [],
+        "mtls/ledger": [("main", "ledger"), ("batch", "ledger-worker")],
+    }
+    expected = set()
+    for name, template in issue_templates.items():
+        cert = certificate(synth, name)
+        for secret in cert.secrets:
+            ref = synth.resolve(secret.secret_arn)
+            expected |= {(a, key(ref), key(None)) for a in SECRET_ACTIONS}
+        for kms_key in (cert.certificate_key, cert.private_key_key):
+            ref = synth.resolve(kms_key.key_arn)
+            expected |= {(a, key(ref), key(VIA_SECRETS_MANAGER)) for a in KMS_ACTIONS}
+        issue_condition = {"StringEquals": {"acm-pca:TemplateArn": template_arn(synth, template)}}
+        expected.add(("acm-pca:IssueCertificate", key(ca), key(issue_condition)))
+        expected |= {(a, key(ca), key(None)) for a in CA_READ_ACTIONS}
+        for cluster, service in services[name]:
+            arn = service_arn(cluster, service)
+            expected |= {(a, key(arn), key(None)) for a in ("ecs:UpdateService", "ecs:DescribeServices")}
+    rotation = synth.stack.certrotor.rotation
+    log_group = synth.resolve(rotation.log_group.log_group_arn)
+    expected |= {(a, key(log_group), key(None)) for a in LOG_ACTIONS}
+    expected |= {(a, key("*"), key(None)) for a in TRACING_ACTIONS}
+    return expected
+
+
+def test_rotation_role_has_exactly_the_runtime_contract(main: Any) -> None:
+    statements = main.role_statements(main.stack.certrotor.rotation.role)
+
+    assert grants(statements) == expected_rotation_grants(main)
+
+
+def test_issue_certificate_is_always_conditioned_on_a_template(main: Any) -> None:
+    statements = main.role_statements(main.stack.certrotor.rotation.role)
+
+    issuing = [s for s in statements if "acm-pca:IssueCertificate" in s["Action"]]
+
+    assert issuing
+    assert all("acm-pca:TemplateArn" in s["Condition"]["StringEquals"] for s in issuing)
+    assert all(s["Action"] == ["acm-pca:IssueCertificate"] for s in issuing)
+
+
+def test_redeploy_is_limited_to_the_configured_services(main: Any) -> None:
+    statements = main.role_statements(main.stack.certrotor.rotation.role)
+
+    ecs_resources = {key(r) for s in statements if "ecs:UpdateService" in s["Action"] for r in s["Resource"]}
+
+    assert ecs_resources == {
+        key(service_arn("main", "orders")),
+        key(service_arn("main", "ledger")),
+        key(service_arn("batch", "ledger-worker")),
+    }
+
+
+def test_monitor_role_reads_only_the_manifests_and_decrypts_only_their_key(main: Any) -> None:
+    monitor = main.stack.certrotor.monitor
+    expected = set()
+    for cert in main.stack.certrotor.certificates:
+        manifest = key(main.resolve(cert.manifest_secret.secret_arn))
+        expected |= {
+            ("secretsmanager:GetSecretValue", manifest, key(None)),
+            ("secretsmanager:DescribeSecret", manifest, key(None)),
+            (
+                "kms:Decrypt",
+                key(main.resolve(cert.certificate_key.key_arn)),
+                key(VIA_SECRETS_MANAGER),
+            ),
+        }
+    expected |= {(a, key(main.resolve(monitor.log_group.log_group_arn)), key(None)) for a in LOG_ACTIONS}
+    expected |= {(a, key("*"), key(None)) for a in TRACING_ACTIONS}
+
+    assert grants(main.role_statements(monitor.role)) == expected
+
+
+def test_function_roles_have_no_managed_policies(main: Any) -> None:
+    for role in main.resources_of_type("AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+
+
+@pytest.mark.parametrize("synth_name", ["main", "created_ca"])
+def test_identity_and_resource_policies_grant_no_wildcard_actions(synth_name: str, request: Any) -> None:
+    synth = request.getfixturevalue(synth_name)
+
+    for logical_id, resource_type, statement in synth.policy_statements():
+        if resource_type != "AWS::KMS::Key":
+            assert not [a for a in statement["Action"] if "*" in a], logical_id
+
+
+@pytest.mark.parametrize("synth_name", ["main", "created_ca"])
+def test_key_policies_use_wildcard_actions_only_where_kms_defines_them(synth_name: str, request: Any) -> None:
+    synth = request.getfixturevalue(synth_name)
+    # kms:* for the account root is what makes IAM policies apply to the key
+    # at all; GenerateDataKey*/ReEncrypt* are how KMS names those families.
+    family_actions = {"kms:GenerateDataKey*", "kms:ReEncrypt*"}
+
+    for logical_id, resource_type, statement in synth.policy_statements():
+        if resource_type != "AWS::KMS::Key":
+            continue
+        for action in (a for a in statement["Action"] if "*" in a):
+            if action == "kms:*":
+                assert statement["Principal"]["AWS"]["Fn::Join"][1][-1] == ":root", logical_id
+                assert "Condition" not in statement
+            else:
+                assert action in family_actions, (logical_id, action)
+
+
+@pytest.mark.parametrize("synth_name", ["main", "created_ca"])
+def test_identity_policies_use_resource_star_only_for_x_ray(synth_name: str, request: Any) -> None:
+    synth = request.getfixturevalue(synth_name)
+
+    for logical_id, resource_type, statement in synth.policy_statements():
+        if resource_type == "AWS::IAM::Policy" and "*" in statement["Resource"]:
+            assert set(statement["Action"]) == TRACING_ACTIONS, logical_id
+
+
+def test_readers_may_read_the_manifest_and_chain_parts_but_not_the_key(main: Any) -> None:
+    cert = certificate(main, "tls/orders")
+    policies = main.resources_of_type("AWS::SecretsManager::ResourcePolicy")
+    readable = {
+        key(p["Properties"]["SecretId"])
+        for p in policies.values()
+        if "orders-task" in json.dumps(p["Properties"]["ResourcePolicy"])
+    }
+
+    assert readable == {key(main.resolve(s.secret_arn)) for s in [cert.manifest_secret, *cert.chain_secrets]}
+
+
+def test_reader_resource_policy_grants_get_and_describe_only(main: Any) -> None:
+    for _, resource_type, statement in main.policy_statements():
+        if resource_type == "AWS::SecretsManager::ResourcePolicy":
+            assert set(statement["Action"]) == {
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:DescribeSecret",
+            }
+            assert statement["Effect"] == "Allow"
+
+
+def test_key_readers_may_read_only_the_private_key_secret(main: Any) -> None:
+    cert = certificate(main, "mtls/ledger")
+    policies = main.resources_of_type("AWS::SecretsManager::ResourcePolicy")
+
+    readable = {
+        key(p["Properties"]["SecretId"])
+        for p in policies.values()
+        if "ledger-tls-terminator" in json.dumps(p["Properties"]["ResourcePolicy"])
+    }
+
+    assert readable == {key(main.resolve(cert.private_key_secret.secret_arn))}
+
+
+def key_policy_grants_to(synth: Any, kms_key: Any, role_arn: str) -> list[dict[str, Any]]:
+    policy = synth.resources[synth.logical_id(kms_key)]["Properties"]["KeyPolicy"]
+    return [s for s in policy["Statement"] if s.get("Principal") == {"AWS": role_arn}]
+
+
+def test_readers_may_decrypt_through_secrets_manager_with_the_certificate_key_only(
+    main: Any,
+) -> None:
+    cert = certificate(main, "mtls/ledger")
+    reader = "arn:aws:iam::210987654321:role/ledger-task"
+
+    on_certificate_key = key_policy_grants_to(main, cert.certificate_key, reader)
+    on_private_key_key = key_policy_grants_to(main, cert.private_key_key, reader)
+
+    assert [(s["Action"], s.get("Condition")) for s in on_certificate_key] == [("kms:Decrypt", VIA_SECRETS_MANAGER)]
+    assert on_private_key_key == []
+
+
+def test_key_readers_may_decrypt_with_the_private_key_key_only(main: Any) -> None:
+    cert = certificate(main, "mtls/ledger")
+    key_reader = "arn:aws:iam::210987654321:role/ledger-tls-terminator"
+
+    on_private_key_key = key_policy_grants_to(main, cert.private_key_key, key_reader)
+    on_certificate_key = key_policy_grants_to(main, cert.certificate_key, key_reader)
+
+    assert [(s["Action"], s.get("Condition")) for s in on_private_key_key] == [("kms:Decrypt", VIA_SECRETS_MANAGER)]
+    assert on_certificate_key == []
+
+
+def test_sets_without_readers_get_no_resource_policy(main: Any) -> None:
+    cert = certificate(main, "tls/payments")
+    secret_ids = {key(main.resolve(s.secret_arn)) for s in cert.secrets}
+
+    policies = main.resources_of_type("AWS::SecretsManager::ResourcePolicy")
+
+    assert not {key(p["Properties"]["SecretId"]) for p in policies.values()} & secret_ids
