@@ -163,10 +163,10 @@ def secrets_client(deadline_seconds: float, session: Any | None = None) -> Any:
     import boto3
     from botocore.config import Config
 
-    timeout = max(1.0, min(5.0, deadline_seconds))
+    # One slow call must not eat the whole deadline: bound each by a part of it.
     config = Config(
         retries={"mode": "standard", "total_max_attempts": 1},
-        connect_timeout=timeout,
-        read_timeout=max(timeout, 10.0) if deadline_seconds >= 10 else timeout,
+        connect_timeout=max(1.0, min(5.0, deadline_seconds)),
+        read_timeout=max(1.0, min(10.0, deadline_seconds)),
     )
     return (session or boto3.session.Session()).client("secretsmanager", config=config)
