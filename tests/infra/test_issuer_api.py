@@ -1,0 +1,138 @@
+"""The IssuerApi construct, synthesized next to the Certrotor construct:
+the URL's auth, the tables, who may invoke, what the function may do, the
+quota alarm, and cdk-nag."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App, Aspects, Stack
+from aws_cdk.assertions import Annotations, Match, Template
+from cdk_nag import AwsSolutionsChecks
+from certrotor.config import load_config
+
+from infra.bundling import BundleTarget, lambda_code
+from infra.certrotor_construct import Certrotor
+from infra.issuer_api import IssuerApi
+
+from .conftest import MAIN_CONFIG
+
+ACCOUNT = "123456789012"
+POLICIES = [
+    {"principal": "orders-task", "allowed_dns": ["*.svc.internal"], "sets": ["tls/orders"]},
+    {"principal": f"arn:aws:iam::{ACCOUNT}:role/billing-*", "allowed_dns": ["billing.internal"], "usage": "both"},
+    {"principal": "arn:aws:iam::210987654321:role/ledger-task", "allowed_dns": ["ledger.internal"]},
+]
+
+
+@pytest.fixture(scope="module")
+def issuer_stack(tmp_path_factory: pytest.TempPathFactory) -> tuple[Stack, Template]:
+    app = App(outdir=str(tmp_path_factory.mktemp("issuer.out")))
+    stack = Stack(app, "Issuer", env={"account": ACCOUNT, "region": "us-east-1"})
+    config = load_config({**copy.deepcopy(MAIN_CONFIG), "issuer_policies": POLICIES})
+    certrotor = Certrotor(
+        stack, "Certrotor", config=config, code=lambda_code(BundleTarget.for_lambda(), skip_bundling=True)
+    )
+    IssuerApi(
+        stack,
+        "IssuerApi",
+        config=config,
+        function_settings=certrotor.function_settings,
+        ca_arn=certrotor.certificate_authority.arn,
+        certificates=certrotor.certificates,
+        rotation_function=certrotor.rotation.function,
+        monitoring=certrotor.monitoring,
+    )
+    Aspects.of(app).add(AwsSolutionsChecks())
+    assembly = app.synth()
+    template = json.loads(Path(assembly.get_stack_artifact(stack.artifact_id).template_full_path).read_text())
+    return stack, Template.from_json(template)
+
+
+def resources(template: Template, kind: str) -> list[dict[str, Any]]:
+    return [r for r in template.to_json()["Resources"].values() if r["Type"] == kind]
+
+
+def issuer_statements(template: Template) -> list[dict[str, Any]]:
+    found = []
+    for policy in resources(template, "AWS::IAM::Policy"):
+        if any("IssuerApiIssuerRole" in str(role) for role in policy["Properties"]["Roles"]):
+            found += policy["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def test_the_function_url_requires_iam_auth(issuer_stack: tuple[Stack, Template]) -> None:
+    _, template = issuer_stack
+    template.has_resource_properties("AWS::Lambda::Url", {"AuthType": "AWS_IAM"})
+
+
+def test_both_tables_have_point_in_time_recovery_and_encryption(issuer_stack: tuple[Stack, Template]) -> None:
+    _, template = issuer_stack
+    tables = resources(template, "AWS::DynamoDB::Table")
+    assert len(tables) == 2
+    for table in tables:
+        props = table["Properties"]
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+def _flat(value: Any) -> str:
+    """A template value with Fn::Join of the partition spelled out."""
+    if isinstance(value, dict) and "Fn::Join" in value:
+        return "".join("aws" if part == {"Ref": "AWS::Partition"} else str(part) for part in value["Fn::Join"][1])
+    return str(value)
+
+
+def test_only_the_configured_task_roles_may_invoke(issuer_stack: tuple[Stack, Template]) -> None:
+    _, template = issuer_stack
+    url_permissions = [
+        p["Properties"]
+        for p in resources(template, "AWS::Lambda::Permission")
+        if p["Properties"]["Action"] == "lambda:InvokeFunctionUrl"
+    ]
+    assert sorted(_flat(p["Principal"]) for p in url_permissions) == sorted(
+        [f"arn:aws:iam::{ACCOUNT}:role/orders-task", ACCOUNT, "arn:aws:iam::210987654321:role/ledger-task"]
+    )
+    assert all(p["FunctionUrlAuthType"] == "AWS_IAM" for p in url_permissions)
+
+
+def test_the_function_issues_only_with_the_policies_templates(issuer_stack: tuple[Stack, Template]) -> None:
+    _, template = issuer_stack
+    issue = [s for s in issuer_statements(template) if s["Action"] == "acm-pca:IssueCertificate"]
+    assert len(issue) == 1
+    templates = [_flat(t) for t in issue[0]["Condition"]["StringEquals"]["acm-pca:TemplateArn"]]
+    assert templates == [
+        "arn:aws:acm-pca:::template/EndEntityCertificate/V1",
+        "arn:aws:acm-pca:::template/EndEntityServerAuthCertificate/V1",
+    ]
+
+
+def test_the_function_cannot_read_any_private_key(issuer_stack: tuple[Stack, Template]) -> None:
+    _, template = issuer_stack
+    reads = [s for s in issuer_statements(template) if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert reads and all(
+        "Key" not in json.dumps(s["Resource"]) or "KeyKey" not in json.dumps(s["Resource"]) for s in reads
+    )
+    assert all("/key" not in json.dumps(s["Resource"]) for s in reads)
+
+
+def test_quota_use_alarms_at_eighty_percent(issuer_stack: tuple[Stack, Template]) -> None:
+    _, template = issuer_stack
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {"MetricName": "QuotaUsedPercent", "Threshold": 80, "ComparisonOperator": "GreaterThanOrEqualToThreshold"},
+    )
+
+
+def test_cdk_nag_reports_no_unsuppressed_findings(issuer_stack: tuple[Stack, Template]) -> None:
+    stack, _ = issuer_stack
+    rule = Match.string_like_regexp("AwsSolutions-.*")
+    findings = [
+        *Annotations.from_stack(stack).find_error("*", rule),
+        *Annotations.from_stack(stack).find_warning("*", rule),
+    ]
+    assert [(f.id, f.entry.data) for f in findings] == []
