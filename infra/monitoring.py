@@ -82,7 +82,8 @@ class Monitoring(Construct):
         self.topic = sns.Topic(
             self,
             "AlarmTopic",
-            display_name=f"{config.service_name} alarms",
+            # SNS display names are at most 100 characters.
+            display_name=f"{config.service_name} alarms"[:100],
             master_key=self.topic_key,
             enforce_ssl=True,
         )

@@ -161,19 +161,19 @@ class RotatingCertificate(Construct):
 
     def grant_manifest_read(self, grantee: iam.IGrantable) -> None:
         """Let ``grantee`` read the manifest (and decrypt it); nothing else of the set."""
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=list(READ_SECRET_ACTIONS),
-                resources=[self.manifest_secret.secret_arn],
-            )
-        )
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=list(READ_KMS_ACTIONS),
-                resources=[self.certificate_key.key_arn],
-                conditions=self._via_secrets_manager,
-            )
-        )
+        self._grant_identity_read(grantee, [self.manifest_secret], self.certificate_key)
+
+    def grant_read(self, grantee: iam.IGrantable) -> None:
+        """Let a role of this app read the certificate: manifest and chain parts.
+
+        The identity-policy twin of ``reader_role_arns``. Not the private key:
+        see ``grant_private_key_read``.
+        """
+        self._grant_identity_read(grantee, [self.manifest_secret, *self.chain_secrets], self.certificate_key)
+
+    def grant_private_key_read(self, grantee: iam.IGrantable) -> None:
+        """Let a role of this app read the private key (``key_reader_role_arns``' twin)."""
+        self._grant_identity_read(grantee, [self.private_key_secret], self.private_key_key)
 
     def depend_on(self, *dependencies: IDependable) -> None:
         """Schedule rotation only after these exist (e.g. the CA's activation)."""
@@ -264,6 +264,26 @@ class RotatingCertificate(Construct):
                 actions=list(READ_KMS_ACTIONS),
                 # In a key policy "*" means this key.
                 resources=["*"],
+                conditions=self._via_secrets_manager,
+            )
+        )
+
+    def _grant_identity_read(
+        self,
+        grantee: iam.IGrantable,
+        secrets: Sequence[secretsmanager.Secret],
+        key: kms.Key,
+    ) -> None:
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(READ_SECRET_ACTIONS),
+                resources=[secret.secret_arn for secret in secrets],
+            )
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(READ_KMS_ACTIONS),
+                resources=[key.key_arn],
                 conditions=self._via_secrets_manager,
             )
         )

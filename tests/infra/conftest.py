@@ -1,10 +1,12 @@
 """One synthesis shared by every infra test.
 
-Two stacks in one app, synthesized once per session with bundling skipped:
+Three stacks in one app, synthesized once per session with bundling skipped:
 - ``main``: a CA referenced by ARN and three sets covering the options
   (readers, key readers, ECS services, cron and rate schedules, usages);
 - ``created_ca``: a short-lived-mode CA created by the stack, one set, an
-  alarm email.
+  alarm email;
+- ``platform``: the ``Certrotor`` construct in a plain stack of another app,
+  with a task role granted in code.
 cdk-nag's AwsSolutionsChecks runs on the app, as app.py does.
 """
 
@@ -27,10 +29,13 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from aws_cdk import App, Aspects, Stack  # noqa: E402
+from aws_cdk import aws_iam as iam  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 from certrotor.config import CertrotorConfig, load_config  # noqa: E402
 
+from infra.bundling import BundleTarget, lambda_code  # noqa: E402
+from infra.certrotor_construct import Certrotor  # noqa: E402
 from infra.stack import CertrotorStack  # noqa: E402
 
 CA_ARN = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555"
@@ -104,11 +109,14 @@ POLICY_DOCUMENT_PROPERTIES = {
 }
 
 
+PLATFORM_CONFIG: dict[str, Any] = {"ca": {"arn": CA_ARN}, "sets": [MAIN_CONFIG["sets"][0]]}
+
+
 @dataclass(frozen=True)
 class Synthesized:
     """A synthesized stack and ways to look into it."""
 
-    stack: CertrotorStack
+    stack: Stack
     config: CertrotorConfig
     template: Template
     template_path: Path
@@ -162,10 +170,35 @@ def _normalized(statement: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class PlatformApp:
+    """certrotor added to someone else's stack, as docs/DEPLOY.md shows."""
+
+    synth: Synthesized
+    certrotor: Certrotor
+    task_role: iam.Role
+
+
+@dataclass(frozen=True)
 class InfraApp:
     main: Synthesized
     created_ca: Synthesized
+    platform: PlatformApp
     outdir: Path
+
+
+def add_platform_stack(app: App, config: CertrotorConfig) -> tuple[Stack, Certrotor, iam.Role]:
+    """An existing app's stack with certrotor and a task role granted in code."""
+    platform = Stack(app, "Platform")
+    certrotor = Certrotor(
+        platform,
+        "Certificates",
+        config=config,
+        code=lambda_code(BundleTarget.for_lambda(), skip_bundling=True),
+    )
+    task_role = iam.Role(platform, "OrdersTask", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
+    certrotor.certificates[0].grant_read(task_role)
+    certrotor.certificates[0].grant_private_key_read(task_role)
+    return platform, certrotor, task_role
 
 
 @pytest.fixture(scope="session")
@@ -176,10 +209,12 @@ def infra_app(tmp_path_factory: pytest.TempPathFactory) -> InfraApp:
     created_config = load_config(copy.deepcopy(CREATED_CA_CONFIG))
     main = CertrotorStack(app, "Certrotor", config=main_config, skip_bundling=True)
     created = CertrotorStack(app, "CertrotorCreatedCa", config=created_config, skip_bundling=True)
+    platform_config = load_config(copy.deepcopy(PLATFORM_CONFIG))
+    platform, platform_certrotor, task_role = add_platform_stack(app, platform_config)
     Aspects.of(app).add(AwsSolutionsChecks())
     assembly = app.synth()
 
-    def synthesized(stack: CertrotorStack, config: CertrotorConfig) -> Synthesized:
+    def synthesized(stack: Stack, config: CertrotorConfig) -> Synthesized:
         path = Path(assembly.get_stack_artifact(stack.artifact_id).template_full_path)
         return Synthesized(
             stack=stack,
@@ -191,6 +226,11 @@ def infra_app(tmp_path_factory: pytest.TempPathFactory) -> InfraApp:
     return InfraApp(
         main=synthesized(main, main_config),
         created_ca=synthesized(created, created_config),
+        platform=PlatformApp(
+            synth=synthesized(platform, platform_config),
+            certrotor=platform_certrotor,
+            task_role=task_role,
+        ),
         outdir=outdir,
     )
 
@@ -203,3 +243,8 @@ def main(infra_app: InfraApp) -> Synthesized:
 @pytest.fixture(scope="session")
 def created_ca(infra_app: InfraApp) -> Synthesized:
     return infra_app.created_ca
+
+
+@pytest.fixture(scope="session")
+def platform(infra_app: InfraApp) -> PlatformApp:
+    return infra_app.platform

@@ -16,9 +16,12 @@ NAG_RULE = Match.string_like_regexp("AwsSolutions-.*")
 CFN_LINT_IGNORED = ["W3005"]
 
 
-@pytest.fixture(scope="module", params=["main", "created_ca"])
-def synth(request: pytest.FixtureRequest) -> Any:
-    return request.getfixturevalue(request.param)
+@pytest.fixture(scope="module", params=["main", "created_ca", "platform"])
+def synth(request: pytest.FixtureRequest, infra_app: Any) -> Any:
+    """Each stack: ours, with a created CA, and certrotor inside another app's stack."""
+    if request.param == "platform":
+        return infra_app.platform.synth
+    return getattr(infra_app, request.param)
 
 
 def test_cdk_nag_reports_no_unsuppressed_errors(synth: Any) -> None:
@@ -62,7 +65,7 @@ def test_wildcard_resource_suppression_covers_only_resource_star(synth: Any) -> 
 
 
 def test_cfn_lint_finds_nothing(infra_app: Any) -> None:
-    templates = [str(infra_app.main.template_path), str(infra_app.created_ca.template_path)]
+    templates = [str(synth.template_path) for synth in (infra_app.main, infra_app.created_ca, infra_app.platform.synth)]
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
 
     result = subprocess.run(
