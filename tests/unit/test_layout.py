@@ -328,3 +328,26 @@ def test_the_initial_placeholder_means_not_issued_yet(ec_layout: SecretLayout) -
     # Given the value the stack creates secrets with / When / Then
     with pytest.raises(NotIssuedError, match="no certificate has been issued"):
         assemble(INITIAL_VALUE, None, _read_back(ec_layout))
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [{"name": "other/web/key", "role": "key"}, {"name": "team/web/chain-0", "role": "chain"}],
+        [{"name": "team/web/key", "role": "key"}, {"name": "other/web/chain-0", "role": "chain"}],
+        [{"name": "team/web/key", "role": "key"}, {"name": "team/web/chain-1", "role": "chain"}],
+        [
+            {"name": "team/web/key", "role": "key"},
+            {"name": "team/web/chain-0", "role": "chain"},
+            {"name": "team/web/chain-0", "role": "chain"},
+        ],
+    ],
+)
+def test_a_manifest_naming_parts_that_are_not_its_sets_own_is_refused(
+    ec_layout: SecretLayout, parts: list[dict[str, str]]
+) -> None:
+    # Given a manifest that sends the reader to another set's secret, or out of layout order
+    manifest = _edited_manifest(ec_layout, parts=[{**p, "sha256": "00"} for p in parts])
+    # When / Then it is refused before any part is looked at
+    with pytest.raises(IntegrityError, match="lists parts that are not its own"):
+        Manifest.from_json(manifest)

@@ -107,4 +107,10 @@ class Manifest:
             raise IntegrityError("manifest must list exactly one key part")
         if any(p.role not in (PartRole.KEY, PartRole.CHAIN) for p in parts):
             raise IntegrityError("manifest lists a part with an unknown role")
+        # A manifest may only name its own set's secrets, in layout order, so
+        # that no reader is sent to fetch (and combine) another set's key.
+        own = [f"{manifest.set_name}/key"]
+        own += [f"{manifest.set_name}/chain-{i}" for i in range(len(manifest.chain_parts))]
+        if [manifest.key_part.name, *(p.name for p in manifest.chain_parts)] != own:
+            raise IntegrityError(f"manifest of {manifest.set_name} lists parts that are not its own")
         return manifest
