@@ -1,12 +1,14 @@
 """Fixtures for the pure-core unit tests: real CAs and keys made in memory.
 
 CAs are session-scoped because key generation dominates the cost; leaves are
-issued per test so each test owns what it changes.
+issued per test so each test owns what it changes. Unit tests are pure: a
+socket that tries to connect or bind fails the test.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from collections.abc import Callable
 
 import pytest
@@ -17,6 +19,17 @@ from certrotor.pki.keys import PrivateKey, generate_key
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
+
+
+@pytest.fixture(autouse=True)
+def _no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests use no network: the emulator belongs to tests/integration."""
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("unit tests must not open sockets; put this test under tests/integration")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "bind", refuse)
 
 
 @pytest.fixture(scope="session")
