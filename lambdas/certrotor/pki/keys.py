@@ -11,8 +11,9 @@ from certrotor.errors import PolicyError
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
-# NIST SP 800-57 part 1: RSA below 2048 bits and curves below 256 bits give
-# less than 112 bits of security.
+# NIST SP 800-57 part 1: RSA below 2048 bits gives less than 112 bits of
+# security. Curves: P-256 and P-384 (128 and 192 bits) by default, the ones
+# Private CA issues for; a policy may allow others explicitly.
 MIN_RSA_BITS = 2048
 ALLOWED_CURVES = ("secp256r1", "secp384r1")
 
