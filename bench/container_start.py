@@ -34,7 +34,8 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
-from certrotor.client.fetch import PartVersionStore, fetch_set, secrets_client
+from certrotor.aws.secrets import SecretStore
+from certrotor.client.fetch import fetch_set, secrets_client
 from certrotor.client.files import write_material
 from certrotor.local.driver import RotationDriver
 from certrotor.local.emulator import Emulator
@@ -90,7 +91,7 @@ def main() -> int:
 
         def certrotor_in_process(i: int) -> None:
             with emulator.activated():
-                reader = SetReader(PartVersionStore(secrets_client(60)))
+                reader = SetReader(SecretStore(secrets_client(60)))
                 verified = fetch_set(reader, name)
             write_material(scratch / f"inproc-{i}", verified.key_pem, verified.bundle)
             calls.append(reader.last.calls)

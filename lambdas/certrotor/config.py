@@ -25,13 +25,17 @@ DEFAULT_VALUE_LIMIT = 4096
 # Secrets Manager write limits (50 TPS shared) for no security gain.
 MIN_ROTATION_HOURS = 4
 DEFAULT_PCA_QUOTA = 1_000_000
+# Curves a CSR may use (NIST SP 800-57: at least 128-bit security strength).
+ISSUER_CURVES = ("secp256r1", "secp384r1", "secp521r1")
 
 _ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+$")
 _PCA_ARN = re.compile(r"^arn:aws[a-z-]*:acm-pca:[a-z0-9-]+:\d{12}:certificate-authority/[0-9a-f-]{36}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 # Secret names: 1-512 chars of letters, digits and /_+=.@-; ours add "/key" etc.
 _SET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,400}$")
-_DNS = re.compile(r"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_DNS = re.compile(
+    r"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+)
 # Secrets Manager rate() takes hours or days only (no minutes).
 _RATE = re.compile(r"^rate\((\d+) (hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
@@ -325,7 +329,9 @@ def _set(data: Any, index: int) -> CertificateSetConfig:
     allowed = {f for f in CertificateSetConfig.__dataclass_fields__}
     _unknown(data, allowed, where)
     name = data.get("name")
-    _require(isinstance(name, str) and bool(_SET_NAME.match(name)), f"{where}.name: {name!r} is not a valid secret name")
+    _require(
+        isinstance(name, str) and bool(_SET_NAME.match(name)), f"{where}.name: {name!r} is not a valid secret name"
+    )
     where = f"sets[{name}]"
     common_name = data.get("common_name")
     dns_names = _strings(data.get("dns_names"), f"{where}.dns_names")
@@ -343,13 +349,15 @@ def _set(data: Any, index: int) -> CertificateSetConfig:
     _require(isinstance(common_name, str) and 0 < len(common_name) <= 64, f"{where}.common_name: 1-64 characters")
     # RFC 6125 section 6.4.4: clients ignore the CN when SANs exist, so a CN
     # that is not also a SAN would be a name nobody can verify.
-    _require(common_name in dns_names or common_name in ip_addresses, f"{where}.common_name: {common_name!r} must also be listed in dns_names or ip_addresses")
+    _require(
+        common_name in dns_names or common_name in ip_addresses,
+        f"{where}.common_name: {common_name!r} must also be listed in dns_names or ip_addresses",
+    )
     try:
         key_algorithm = KeyAlgorithm(data.get("key_algorithm", KeyAlgorithm.EC_P256))
     except ValueError:
-        raise ConfigError(
-            f"{where}.key_algorithm: {data.get('key_algorithm')!r} is not one of {', '.join(k.value for k in KeyAlgorithm)}"
-        ) from None
+        choices = ", ".join(k.value for k in KeyAlgorithm)
+        raise ConfigError(f"{where}.key_algorithm: {data.get('key_algorithm')!r} is not one of {choices}") from None
     try:
         usage = Usage(data.get("usage", Usage.SERVER))
     except ValueError:
@@ -377,7 +385,9 @@ def _set(data: Any, index: int) -> CertificateSetConfig:
         usage=usage,
         validity_days=_int(data.get("validity_days", 30), f"{where}.validity_days", 1, 3650),
         chain_parts=_int(data.get("chain_parts", 2), f"{where}.chain_parts", 1, 20),
-        value_limit=_int(data.get("value_limit", DEFAULT_VALUE_LIMIT), f"{where}.value_limit", MIN_VALUE_LIMIT, MAX_VALUE_LIMIT),
+        value_limit=_int(
+            data.get("value_limit", DEFAULT_VALUE_LIMIT), f"{where}.value_limit", MIN_VALUE_LIMIT, MAX_VALUE_LIMIT
+        ),
         schedule=_schedule(data.get("schedule"), f"{where}.schedule"),
         services=tuple(services),
         redeploy_strict=bool(data.get("redeploy_strict", False)),
@@ -395,7 +405,10 @@ def _ca(data: Any) -> CaConfig:
     if arn is not None:
         _require(isinstance(arn, str) and bool(_PCA_ARN.match(arn)), f"ca.arn: {arn!r} is not a Private CA ARN")
     mode = data.get("usage_mode", "GENERAL_PURPOSE")
-    _require(mode in ("GENERAL_PURPOSE", "SHORT_LIVED_CERTIFICATE"), "ca.usage_mode: GENERAL_PURPOSE or SHORT_LIVED_CERTIFICATE")
+    _require(
+        mode in ("GENERAL_PURPOSE", "SHORT_LIVED_CERTIFICATE"),
+        "ca.usage_mode: GENERAL_PURPOSE or SHORT_LIVED_CERTIFICATE",
+    )
     return CaConfig(
         arn=arn,
         create=create,
@@ -413,12 +426,15 @@ def _policy(data: Any, index: int) -> IssuerPolicy:
         usage = Usage(data.get("usage", Usage.SERVER))
     except ValueError:
         raise ConfigError(f"{where}.usage: expected one of server, client, both") from None
+    curves = _strings(data.get("allowed_curves", ("secp256r1", "secp384r1")), f"{where}.allowed_curves")
+    weak = sorted(set(curves) - set(ISSUER_CURVES))
+    _require(not weak, f"{where}.allowed_curves: {', '.join(weak)} not allowed; choose from {', '.join(ISSUER_CURVES)}")
     return IssuerPolicy(
         principal=data["principal"],
         allowed_dns=_strings(data.get("allowed_dns"), f"{where}.allowed_dns"),
         allow_ip=bool(data.get("allow_ip", False)),
         min_rsa_bits=_int(data.get("min_rsa_bits", 2048), f"{where}.min_rsa_bits", 2048, 4096),
-        allowed_curves=_strings(data.get("allowed_curves", ("secp256r1", "secp384r1")), f"{where}.allowed_curves"),
+        allowed_curves=curves,
         max_validity_days=_int(data.get("max_validity_days", 30), f"{where}.max_validity_days", 1, 3650),
         usage=usage,
         rate_per_minute=_int(data.get("rate_per_minute", 60), f"{where}.rate_per_minute", 1, 100_000),
@@ -431,7 +447,8 @@ def load_config(data: Mapping[str, Any]) -> CertrotorConfig:
     _require(isinstance(data, Mapping), "config: expected an object")
     _unknown(data, set(CertrotorConfig.__dataclass_fields__), "config")
     raw_sets = data.get("sets")
-    _require(isinstance(raw_sets, Sequence) and len(raw_sets) > 0, "sets: at least one certificate set is needed")
+    if not isinstance(raw_sets, Sequence) or isinstance(raw_sets, str) or not raw_sets:
+        raise ConfigError("sets: at least one certificate set is needed")
     sets = tuple(_set(item, i) for i, item in enumerate(raw_sets))
     names = [s.name for s in sets]
     _require(len(names) == len(set(names)), f"sets: duplicate names {sorted({n for n in names if names.count(n) > 1})}")
@@ -444,7 +461,10 @@ def load_config(data: Mapping[str, Any]) -> CertrotorConfig:
     ca = _ca(data.get("ca"))
     if ca.usage_mode == "SHORT_LIVED_CERTIFICATE":
         for cert_set in sets:
-            _require(cert_set.validity_days <= 7, f"sets[{cert_set.name}].validity_days: a short-lived CA issues at most 7 days")
+            _require(
+                cert_set.validity_days <= 7,
+                f"sets[{cert_set.name}].validity_days: a short-lived CA issues at most 7 days",
+            )
     level = str(data.get("log_level", "INFO")).upper()
     _require(level in ("DEBUG", "INFO", "WARNING", "ERROR"), "log_level: DEBUG, INFO, WARNING or ERROR")
     return CertrotorConfig(

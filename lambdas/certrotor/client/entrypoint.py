@@ -181,10 +181,11 @@ Say = Callable[[str], None]
 
 def obtain_from_aws(args: FetchArgs, anchor_pem: str | None, say: Say) -> VerifiedSet:
     """Fetch with the default credentials chain, retrying transient failures."""
-    from certrotor.client.fetch import PartVersionStore, fetch_set, retry_within, secrets_client
+    from certrotor.aws.secrets import SecretStore
+    from certrotor.client.fetch import fetch_set, retry_within, secrets_client
     from certrotor.services.reader import SetReader
 
-    reader = SetReader(PartVersionStore(secrets_client(args.deadline)))
+    reader = SetReader(SecretStore(secrets_client(args.deadline)))
 
     def attempt() -> VerifiedSet:
         return fetch_set(reader, args.set_name, anchor_pem=anchor_pem, min_remaining=args.min_valid)

@@ -25,10 +25,9 @@ from typing import Any, TypeVar
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import ReadTimeoutError
 
-from certrotor.aws.secrets import SecretStore, SecretValue
-from certrotor.errors import DeadlineError, IntegrityError, NotFoundError, RetryableError
-from certrotor.layout import AssembledSet, Manifest
-from certrotor.services.reader import SetReader
+from certrotor.errors import DeadlineError, RetryableError
+from certrotor.layout import AssembledSet
+from certrotor.services.reader import SetReader, check_belongs
 from certrotor.services.verify import VerifiedSet, trust_anchor, verify_set
 
 T = TypeVar("T")
@@ -91,36 +90,6 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, RetryableError):
         return str(exc)
     return f"connection failed ({type(exc).__name__})"
-
-
-class PartVersionStore(SecretStore):
-    """A SecretStore whose by-version reads say what a missing version means.
-
-    SetReader reads each part at the manifest's VersionId; a part without that
-    version is not an AWS failure but a set whose parts come from different
-    rotations, so it is refused as such (exit code of a verification failure).
-    """
-
-    def get(self, secret_id: str, version: str | None = None, stage: str | None = None) -> SecretValue:
-        try:
-            return super().get(secret_id, version=version, stage=stage)
-        except NotFoundError:
-            if version is None:
-                raise
-            raise IntegrityError(
-                f"part {secret_id} has no version {version}, the manifest's: "
-                "the set's parts are from different rotations"
-            ) from None
-
-
-def check_belongs(manifest: Manifest, name: str) -> None:
-    """The manifest must be this set's and list only this set's parts: a
-    manifest copied from another set would otherwise pull that set's key."""
-    if manifest.set_name != name:
-        raise IntegrityError(f"the manifest is for set {manifest.set_name}, not {name}")
-    strangers = [p.name for p in manifest.parts if not p.name.startswith(f"{name}/")]
-    if strangers:
-        raise IntegrityError(f"the manifest lists parts of another set: {', '.join(strangers)}")
 
 
 def verify_fetched(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from certrotor.aws.secrets import CURRENT
+from certrotor.errors import IntegrityError, NotFoundError
 from certrotor.layout import AssembledSet, Manifest, PartValue, assemble
 from certrotor.ports import SecretPort
 
@@ -36,6 +37,7 @@ class SetReader:
             self._secrets.get(name, stage=CURRENT) if version is None else self._secrets.get(name, version=version)
         )
         manifest = Manifest.from_json(manifest_value.value)
+        check_belongs(manifest, name)
         names = [p.name for p in manifest.parts]
         parts: dict[str, PartValue] = {}
         if version is None:
@@ -46,7 +48,24 @@ class SetReader:
         for part_name in names:
             if part_name not in parts:
                 calls += 1
-                value = self._secrets.get(part_name, version=manifest.version)
+                try:
+                    value = self._secrets.get(part_name, version=manifest.version)
+                except NotFoundError:
+                    # Not an AWS failure: the parts come from different rotations.
+                    raise IntegrityError(
+                        f"part {part_name} has no version {manifest.version}, the manifest's: "
+                        "the set's parts are from different rotations"
+                    ) from None
                 parts[part_name] = PartValue(value.value, value.version)
         self.last = ReadStats(calls)
         return assemble(manifest_value.value, manifest_value.version, parts, provisioned_chain_parts)
+
+
+def check_belongs(manifest: Manifest, name: str) -> None:
+    """The manifest must be this set's and list only this set's parts: a
+    manifest copied from another set would otherwise pull that set's key."""
+    if manifest.set_name != name:
+        raise IntegrityError(f"the manifest is for set {manifest.set_name}, not {name}")
+    strangers = [p.name for p in manifest.parts if not p.name.startswith(f"{name}/")]
+    if strangers:
+        raise IntegrityError(f"the manifest lists parts of another set: {', '.join(strangers)}")

@@ -51,6 +51,8 @@ class RotationRequest:
     @classmethod
     def parse(cls, event: dict[str, object]) -> RotationRequest:
         """Validate the event; a bad one is refused before anything is read."""
+        if not isinstance(event, dict):
+            raise RotationError("the rotation event is not an object")
         step, secret_id, token = event.get("Step"), event.get("SecretId"), event.get("ClientRequestToken")
         try:
             parsed = Step(str(step))

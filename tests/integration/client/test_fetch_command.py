@@ -9,7 +9,8 @@ import sys
 import textwrap
 import uuid
 
-from certrotor.client.fetch import PartVersionStore, fetch_set
+from certrotor.aws.secrets import SecretStore
+from certrotor.client.fetch import fetch_set
 from certrotor.config import KeyAlgorithm
 from certrotor.layout import LayoutSpec, split_bundle
 from certrotor.local.ca import LocalCA
@@ -86,7 +87,7 @@ def test_verbose_progress_names_the_steps_but_never_the_key(shared_set, fetch_in
 
 def test_a_steady_state_fetch_takes_two_aws_calls(shared_set):
     # Given a reader over the emulator
-    reader = SetReader(PartVersionStore(shared_set.secrets))
+    reader = SetReader(SecretStore(shared_set.secrets))
     # When the set is fetched in-process
     verified = fetch_set(reader, shared_set.name)
     # Then it took GetSecretValue + one BatchGetSecretValue
@@ -155,7 +156,7 @@ def test_a_key_part_whose_current_stage_lags_is_read_at_the_manifests_version(ro
         RemoveFromVersionId=second_key["VersionId"],
     )
     # When the set is fetched
-    verified = fetch_set(SetReader(PartVersionStore(rotated.secrets)), rotated.name)
+    verified = fetch_set(SetReader(SecretStore(rotated.secrets)), rotated.name)
     # Then the key is the manifest's rotation's, not the one at AWSCURRENT
     assert verified.key_pem == second_key["SecretString"]
 
