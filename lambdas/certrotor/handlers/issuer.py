@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -53,11 +54,12 @@ from certrotor.pki.policy import MAX_REQUEST_BYTES, PolicyDecision, RequestRefus
 from certrotor.services.issuance import CertificateIssuer, ManagedSets, RotationTriggerPort
 
 logger = Logger()
-metrics = Metrics()
 tracer = Tracer()
 
 LEDGER_TABLE_ENV = "CERTROTOR_LEDGER_TABLE"
 IDEMPOTENCY_TABLE_ENV = "CERTROTOR_IDEMPOTENCY_TABLE"
+METRICS_NAMESPACE_ENV = "POWERTOOLS_METRICS_NAMESPACE"
+DEFAULT_METRICS_NAMESPACE = "certrotor"
 METRIC_ISSUED = "IssuedCertificates"
 METRIC_QUOTA_USED = "QuotaUsedPercent"
 # A retry within this window returns the stored response; afterwards the
@@ -140,8 +142,7 @@ def _wiring_for(env_items: tuple[tuple[str, str], ...]) -> IssuerWiring:
     ) -> dict[str, Any]:
         result = issuer.issue(decision, request_id, remaining)
         if result.newly_recorded:
-            metrics.add_metric(name=METRIC_ISSUED, unit=MetricUnit.Count, value=1)
-            metrics.add_metric(name=METRIC_QUOTA_USED, unit=MetricUnit.Percent, value=result.quota_used_percent)
+            publish_issuance(result.quota_used_percent)
         return result.response()
 
     return IssuerWiring(
@@ -158,6 +159,21 @@ def _wiring_for(env_items: tuple[tuple[str, str], ...]) -> IssuerWiring:
             config=idempotency,
         ),
     )
+
+
+def publish_issuance(quota_used_percent: float) -> None:
+    """IssuedCertificates and QuotaUsedPercent, as one EMF record now.
+
+    Its own provider, not the shared Metrics object: Metrics keeps its
+    values on the class, which concurrent invocations in local mode would
+    mix, and reads its namespace when the module is imported."""
+    emf = AmazonCloudWatchEMFProvider(
+        namespace=os.environ.get(METRICS_NAMESPACE_ENV) or DEFAULT_METRICS_NAMESPACE,
+        service=os.environ.get("POWERTOOLS_SERVICE_NAME"),
+    )
+    emf.add_metric(name=METRIC_ISSUED, unit=MetricUnit.Count, value=1)
+    emf.add_metric(name=METRIC_QUOTA_USED, unit=MetricUnit.Percent, value=quota_used_percent)
+    emf.flush_metrics()
 
 
 _ENV_KEYS = ("CERTROTOR_CONFIG", "CERTROTOR_CA_ARN", LEDGER_TABLE_ENV, IDEMPOTENCY_TABLE_ENV)
@@ -303,9 +319,32 @@ def _no_route(exc: Exception) -> Response:
     return _json(404, {"error": "no_route", "message": "no such route; see docs/ISSUER.md"})
 
 
+class _InvocationResolver(LambdaFunctionUrlResolver):
+    """Powertools keeps the current event and context on the BaseRouter
+    class: one per process, right for Lambda's one invocation at a time.
+    Local mode serves concurrent invocations from threads, each with its
+    own resolver (below); this resolver answers from its own invocation."""
+
+    _event: Any = None
+    _context: Any = None
+
+    @property
+    def current_event(self) -> Any:  # type: ignore[override]
+        return self._event
+
+    @property
+    def lambda_context(self) -> Any:  # type: ignore[override]
+        return self._context
+
+    def resolve(self, event: Any, context: Any) -> dict[str, Any]:
+        self._event = self._to_proxy_event(event)
+        self._context = context
+        return super().resolve(event, context)
+
+
 def build_resolver() -> LambdaFunctionUrlResolver:
     """The routes and the error mapping on a new resolver."""
-    app = LambdaFunctionUrlResolver()
+    app = _InvocationResolver()
     app.post("/certificates")(lambda: post_certificate(app))
     app.post("/sets/<name>/issue")(lambda name: post_issue_now(app, name))
     app.get("/sets/<name>")(lambda name: get_set(app, name))
@@ -320,10 +359,8 @@ def build_resolver() -> LambdaFunctionUrlResolver:
     return app
 
 
-# Lambda runs one invocation at a time per execution environment, and the
-# resolver keeps the current event on itself. Local mode serves concurrent
-# requests from threads, so each thread gets its own resolver, as each
-# concurrent invocation gets its own environment in AWS.
+# One resolver per thread: each concurrent invocation gets its own, as it
+# gets its own execution environment in AWS.
 _resolvers = threading.local()
 
 
@@ -336,7 +373,6 @@ def resolver() -> LambdaFunctionUrlResolver:
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The event holds the CSR (public) and never key material; it is not logged.
     wiring().idempotency.register_lambda_context(context)

@@ -82,9 +82,38 @@ class IssuerTables:
     idempotency: str
 
 
+_dynamodb_lock = threading.Lock()
+_dynamodb_serialized = False
+
+
+def _serialize_emulated_dynamodb() -> None:
+    """moto 5.2's TransactWriteItems deep-copies every table to roll back on
+    failure, while other requests change them: under concurrency it fails
+    with a 500 ("dictionary changed size during iteration") and its rollback
+    can undo other requests' writes. DynamoDB itself is atomic per request;
+    serializing the emulated DynamoDB's requests makes moto so too."""
+    global _dynamodb_serialized
+    with _dynamodb_lock:
+        if _dynamodb_serialized:
+            return
+        from moto.dynamodb.responses import DynamoHandler
+
+        original = DynamoHandler.call_action
+        request_lock = threading.Lock()
+
+        def call_action(self: Any) -> Any:
+            with request_lock:
+                return original(self)
+
+        DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+        _dynamodb_serialized = True
+
+
 def create_issuer_tables(emulator: Emulator, prefix: str | None = None) -> IssuerTables:
     """The ledger and idempotency tables, as the IssuerApi construct makes them."""
     from certrotor.aws.ledger import ledger_table_definition
+
+    _serialize_emulated_dynamodb()
 
     prefix = prefix or f"certrotor-{uuid.uuid4().hex[:8]}"
     tables = IssuerTables(ledger=f"{prefix}-ledger", idempotency=f"{prefix}-idempotency")
@@ -143,9 +172,7 @@ def verify_sigv4(
     signed = match.group("headers").split(";")
     if "host" not in signed or "x-amz-date" not in signed:
         raise SignatureRejected("the signature must cover host and x-amz-date")
-    request = AWSRequest(
-        method=method, url=url, data=body, headers={name: headers.get(name, "") for name in signed}
-    )
+    request = AWSRequest(method=method, url=url, data=body, headers={name: headers.get(name, "") for name in signed})
     request.context["timestamp"] = amz_date
     signer = SigV4Auth(
         Credentials(access_key, identity.secret_key, headers.get("x-amz-security-token")),
@@ -215,13 +242,17 @@ def function_url_event(
         "isBase64Encoded": body_text is None and bool(body),
     }
     if body:
-        event["body"] = (
-            body_text if body_text is not None else base64.b64encode(body).decode("ascii")
-        )
+        event["body"] = body_text if body_text is not None else base64.b64encode(body).decode("ascii")
     return event
 
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+class _LoopbackServer(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 resets bursts of concurrent clients.
+    request_queue_size = 128
+    daemon_threads = True
 
 
 def _default_handler() -> Handler:
@@ -254,11 +285,7 @@ class IssuerGateway:
         credentials = self.emulator.env()
         self.identities = dict(
             identities
-            or {
-                credentials["AWS_ACCESS_KEY_ID"]: Identity(
-                    credentials["AWS_SECRET_ACCESS_KEY"], DEFAULT_PRINCIPAL
-                )
-            }
+            or {credentials["AWS_ACCESS_KEY_ID"]: Identity(credentials["AWS_SECRET_ACCESS_KEY"], DEFAULT_PRINCIPAL)}
         )
         self.tables = tables or create_issuer_tables(self.emulator)
         self.trigger = trigger or LocalRotationTrigger(environment)
@@ -361,20 +388,15 @@ class IssuerGateway:
                     self._refuse(502, "function_error", type(exc).__name__)
                     return
                 payload = result.get("body") or ""
-                data = (
-                    base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
-                )
+                data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
                 self._answer(int(result.get("statusCode", 200)), data, result.get("headers") or {})
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
-        self._server.daemon_threads = True
+        self._server = _LoopbackServer(("127.0.0.1", 0), RequestHandler)
         port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="issuer-gateway", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="issuer-gateway", daemon=True)
         self._thread.start()
         return self
 
