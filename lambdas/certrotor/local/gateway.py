@@ -413,3 +413,29 @@ class IssuerGateway:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def run_issuer_demo(environment: LocalEnvironment, say: Callable[[str], None] = print) -> None:
+    """The issuer's part of `make demo`: one CSR issuance with the request
+    client's steps, and one issue-now of the first set followed to the end.
+    `environment` needs an issuer policy for DEFAULT_PRINCIPAL (see
+    `provision_issuer`)."""
+    from botocore.credentials import Credentials
+
+    from certrotor.client.request import FunctionUrlClient, request_certificate
+    from certrotor.operator import issue_now
+
+    credentials = environment.emulator.env()
+    with IssuerGateway(environment) as gateway:
+        client = FunctionUrlClient(
+            gateway.url,
+            Credentials(credentials["AWS_ACCESS_KEY_ID"], credentials["AWS_SECRET_ACCESS_KEY"]),
+            region=environment.emulator.region,
+        )
+        say(f"issuer: Function URL (local, SigV4 checked) at {gateway.url}")
+        requested = request_certificate(client, ["localhost"], ["127.0.0.1"], say=lambda line: say(f"issuer: {line}"))
+        say(
+            f"issuer: CSR issued: serial {requested.serial}, valid until {requested.not_after};"
+            " the key never left the client"
+        )
+        issue_now(client, environment.config.sets[0].name, timeout=120, say=lambda line: say(f"issuer: {line}"))
