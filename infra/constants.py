@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Duration
+from certrotor.handlers.runtime import CA_ARN_ENV, CONFIG_ENV
+from certrotor.layout.manifest import INITIAL_VALUE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_SOURCE_DIR = REPO_ROOT / "lambdas"
@@ -30,8 +32,8 @@ ROTATION_HANDLER = "certrotor.handlers.rotate.lambda_handler"
 MONITOR_HANDLER = "certrotor.handlers.monitor.lambda_handler"
 
 # Environment variables the handlers read. Never key material.
-ENV_CONFIG = "CERTROTOR_CONFIG"
-ENV_CA_ARN = "CERTROTOR_CA_ARN"
+ENV_CONFIG = CONFIG_ENV
+ENV_CA_ARN = CA_ARN_ENV
 ENV_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 ENV_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 ENV_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
@@ -69,7 +71,6 @@ CA_VALIDITY_YEARS = 10
 ROOT_CA_TEMPLATE = "RootCACertificate/V1"
 
 # Value stored in every secret at creation, before the first rotation
-# writes real material. Secrets Manager cannot create a secret without a
-# value; readers must treat this as "not issued yet".
-PLACEHOLDER_MANIFEST = '{"certrotor":"awaiting-first-rotation"}'
-PLACEHOLDER_PART = "certrotor: awaiting first rotation"
+# writes real material (Secrets Manager cannot create a secret without a
+# value); readers report it as "not issued yet".
+INITIAL_SECRET_VALUE = INITIAL_VALUE

@@ -24,7 +24,7 @@ from cdk_nag import NagSuppressions
 from certrotor.config import CertificateSetConfig, template_arn
 from constructs import Construct, IDependable
 
-from infra.constants import PLACEHOLDER_MANIFEST, PLACEHOLDER_PART
+from infra.constants import INITIAL_SECRET_VALUE
 
 # What the rotation function does to each secret of its set.
 ROTATION_SECRET_ACTIONS = (
@@ -104,7 +104,7 @@ class RotatingCertificate(Construct):
             name,
             "manifest (rotated secret)",
             self.certificate_key,
-            PLACEHOLDER_MANIFEST,
+            INITIAL_SECRET_VALUE,
             removal_policy,
         )
         self.private_key_secret = self._secret(
@@ -112,7 +112,7 @@ class RotatingCertificate(Construct):
             certificate_set.key_secret_name,
             "private key",
             self.private_key_key,
-            PLACEHOLDER_PART,
+            INITIAL_SECRET_VALUE,
             removal_policy,
         )
         self.chain_secrets = [
@@ -121,7 +121,7 @@ class RotatingCertificate(Construct):
                 secret_name,
                 f"CA chain part {index}",
                 self.certificate_key,
-                PLACEHOLDER_PART,
+                INITIAL_SECRET_VALUE,
                 removal_policy,
             )
             for index, secret_name in enumerate(certificate_set.chain_secret_names)

@@ -12,7 +12,7 @@ import itertools
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -39,6 +39,7 @@ _DNS = re.compile(
 # Secrets Manager rate() takes hours or days only (no minutes).
 _RATE = re.compile(r"^rate\((\d+) (hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # One item of a cron() hours field: *, H or H-H, each with an optional /step.
 _CRON_HOURS_ITEM = re.compile(r"^(\*|\d{1,2}(?:-\d{1,2})?)(?:/(\d{1,2}))?$")
 _DURATION = re.compile(r"^(\d+)h$")
@@ -82,7 +83,7 @@ class Schedule:
     rotation window duration such as `4h`.
     """
 
-    expression: str = "rate(30 days)"
+    expression: str = "rate(20 days)"
     window: str | None = None
     rotate_immediately: bool = True
 
@@ -154,7 +155,7 @@ class CaConfig:
     create: bool = False
     # "GENERAL_PURPOSE" or "SHORT_LIVED_CERTIFICATE" (validity <= 7 days).
     usage_mode: str = "GENERAL_PURPOSE"
-    common_name: str = "certrotor subordinate CA"
+    common_name: str = "certrotor CA"
     quota: int = DEFAULT_PCA_QUOTA
 
 
@@ -194,8 +195,29 @@ class CertrotorConfig:
         raise ConfigError(f"no certificate set named {name!r} in the configuration")
 
     def to_json(self) -> str:
-        """Serialize for the Lambda's settings (no secrets live in config)."""
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        """Serialize for the Lambda's settings (no secrets live in config).
+
+        Fields at their default are left out: Lambda caps a function's whole
+        environment at 4 KB, and load_config fills the defaults back in.
+        """
+        return json.dumps(_compact(self), sort_keys=True, separators=(",", ":"))
+
+
+def _compact(value: Any) -> Any:
+    """A dataclass as plain data, without the fields that hold their default."""
+    if is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for spec in fields(value):
+            item = getattr(value, spec.name)
+            if spec.default is not MISSING and item == spec.default:
+                continue
+            if spec.default_factory is not MISSING and item == spec.default_factory():
+                continue
+            out[spec.name] = _compact(item)
+        return out
+    if isinstance(value, tuple | list):
+        return [_compact(v) for v in value]
+    return value
 
 
 # --------------------------------------------------------------------------
@@ -303,6 +325,9 @@ def _schedule(data: Any, where: str) -> Schedule:
         if rate_hours is None:
             raise ConfigError(f"{where}.expression: {expression!r} is not rate(N hours|days) or cron(...)")
         _require(
+            rate_hours <= 1000 * 24, f"{where}.expression: {expression!r} is longer than Secrets Manager's 1000 days"
+        )
+        _require(
             rate_hours >= MIN_ROTATION_HOURS,
             f"{where}.expression: {expression!r} rotates more often than every {MIN_ROTATION_HOURS} hours",
         )
@@ -376,6 +401,16 @@ def _set(data: Any, index: int) -> CertificateSetConfig:
     key_roles = _strings(data.get("key_reader_role_arns"), f"{where}.key_reader_role_arns")
     for arn in (*roles, *key_roles):
         _require(bool(_ROLE_ARN.match(arn)), f"{where}: {arn!r} is not an IAM role ARN")
+    validity_days = _int(data.get("validity_days", 30), f"{where}.validity_days", 1, 3650)
+    schedule = _schedule(data.get("schedule"), f"{where}.schedule")
+    interval = schedule.rate_hours()
+    # A certificate must outlive the interval between rotations, or it expires
+    # before the next one replaces it (cron schedules are not checked here).
+    _require(
+        interval is None or validity_days * 24 > interval,
+        f"{where}.validity_days: {validity_days} days does not outlast the rotation interval "
+        f"({schedule.expression}); certificates would expire before they rotate",
+    )
     return CertificateSetConfig(
         name=name,
         common_name=common_name,
@@ -383,12 +418,12 @@ def _set(data: Any, index: int) -> CertificateSetConfig:
         ip_addresses=ip_addresses,
         key_algorithm=key_algorithm,
         usage=usage,
-        validity_days=_int(data.get("validity_days", 30), f"{where}.validity_days", 1, 3650),
+        validity_days=validity_days,
         chain_parts=_int(data.get("chain_parts", 2), f"{where}.chain_parts", 1, 20),
         value_limit=_int(
             data.get("value_limit", DEFAULT_VALUE_LIMIT), f"{where}.value_limit", MIN_VALUE_LIMIT, MAX_VALUE_LIMIT
         ),
-        schedule=_schedule(data.get("schedule"), f"{where}.schedule"),
+        schedule=schedule,
         services=tuple(services),
         redeploy_strict=bool(data.get("redeploy_strict", False)),
         reader_role_arns=roles,
@@ -442,6 +477,13 @@ def _policy(data: Any, index: int) -> IssuerPolicy:
     )
 
 
+def _email(value: Any) -> str | None:
+    if value is None:
+        return None
+    _require(isinstance(value, str) and bool(_EMAIL.match(value)), f"alarm_email: {value!r} is not an email address")
+    return str(value)
+
+
 def load_config(data: Mapping[str, Any]) -> CertrotorConfig:
     """Validate a plain mapping (cdk.json context, a JSON file, an env value)."""
     _require(isinstance(data, Mapping), "config: expected an object")
@@ -475,7 +517,7 @@ def load_config(data: Mapping[str, Any]) -> CertrotorConfig:
         log_level=level,
         log_retention_days=_int(data.get("log_retention_days", 30), "log_retention_days", 1, 3653),
         expiry_alarm_days=_int(data.get("expiry_alarm_days", 7), "expiry_alarm_days", 1, 365),
-        alarm_email=data.get("alarm_email"),
+        alarm_email=_email(data.get("alarm_email")),
     )
 
 

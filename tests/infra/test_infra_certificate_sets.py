@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
+from certrotor.layout.manifest import INITIAL_VALUE
 
 from infra.rotating_certificate import RotatingCertificate
 
@@ -76,8 +77,7 @@ def test_secrets_and_their_keys_are_retained_when_removed_from_the_stack(main: A
 
 def test_secrets_hold_only_a_placeholder_until_the_first_rotation(main: Any) -> None:
     for secret in main.resources_of_type("AWS::SecretsManager::Secret").values():
-        assert "awaiting" in secret["Properties"]["SecretString"]
-        assert "BEGIN" not in secret["Properties"]["SecretString"]
+        assert secret["Properties"]["SecretString"] == INITIAL_VALUE
 
 
 def test_only_the_manifest_secrets_have_a_rotation_schedule(main: Any) -> None:

@@ -53,7 +53,7 @@ def test_a_minimal_set_gets_the_documented_defaults() -> None:
     assert cert_set.usage is Usage.SERVER
     assert cert_set.chain_parts == 2
     assert cert_set.value_limit == DEFAULT_VALUE_LIMIT == 4096
-    assert cert_set.schedule == Schedule("rate(30 days)", None, True)
+    assert cert_set.schedule == Schedule("rate(20 days)", None, True)
 
 
 def test_the_common_name_defaults_to_the_first_ip_when_there_are_no_dns_names() -> None:
@@ -187,7 +187,7 @@ def test_a_cron_whose_hours_are_closer_than_four_hours_is_refused(expression: st
     [
         "rate(4 hours)",
         "rate(1 day)",
-        "rate(30 days)",
+        "rate(29 days)",
         "cron(0 4/12 * * ? *)",
         "cron(0 0/4 * * ? *)",
         "cron(0 2,14 * * ? *)",
@@ -349,13 +349,13 @@ def test_no_sets_is_refused() -> None:
 
 
 def test_a_short_lived_ca_refuses_validity_over_seven_days() -> None:
-    data = _config(validity_days=8)
+    data = _config(validity_days=8, schedule="rate(5 days)")
     data["ca"] = {"arn": CA_ARN, "usage_mode": "SHORT_LIVED_CERTIFICATE"}
     _refused(data, r"sets\[team/web\].validity_days: a short-lived CA issues at most 7 days")
 
 
 def test_a_short_lived_ca_accepts_seven_days() -> None:
-    data = _config(validity_days=7)
+    data = _config(validity_days=7, schedule="rate(5 days)")
     data["ca"] = {"arn": CA_ARN, "usage_mode": "SHORT_LIVED_CERTIFICATE"}
     assert load_config(data).sets[0].validity_days == 7
 
@@ -442,3 +442,26 @@ def test_a_full_config_round_trips_through_json() -> None:
     assert again == config
     assert again.to_json() == config.to_json()
     assert json.loads(config.to_json())["sets"][0]["key_algorithm"] == "RSA_3072"
+
+
+def test_a_validity_shorter_than_the_rotation_interval_is_refused() -> None:
+    # A certificate valid 7 days rotated every 20 would be expired for 13 days of each cycle
+    _refused(_config(validity_days=7, schedule="rate(20 days)"), r"validity_days: 7 days does not outlast")
+
+
+def test_a_rate_over_a_thousand_days_is_refused() -> None:
+    _refused(_config(validity_days=3650, schedule="rate(1001 days)"), r"longer than Secrets Manager's 1000 days")
+
+
+def test_an_alarm_email_that_is_not_an_address_is_refused() -> None:
+    _refused({**BASE, "alarm_email": "ops"}, r"alarm_email: 'ops' is not an email address")
+
+
+def test_the_serialized_config_leaves_defaults_out_and_loads_back_equal() -> None:
+    # Given a config with mostly default fields
+    config = load_config(_config())
+    # When it is serialized for the function's environment
+    text = config.to_json()
+    # Then defaults are not spelled out, and loading restores them
+    assert "value_limit" not in text and "chain_parts" not in text
+    assert load_config_json(text) == config

@@ -141,16 +141,20 @@ class Emulator:
         secret.rotation_enabled = True
         secret.rotation_requested = True
 
-    def stage_pending(self, name: str, token: str) -> None:
-        """Add an empty version holding only AWSPENDING, as RotateSecret does
-        before it invokes the rotation function."""
+    def stage_pending(self, name: str, token: str, copy_current: bool = False) -> None:
+        """Add a version holding only AWSPENDING, as RotateSecret does before it
+        invokes the rotation function: empty, or (`copy_current`, as when
+        rotation is configured without rotating now) a copy of AWSCURRENT."""
         secret = self._secret(name)
         secret.remove_version_stages_from_old_versions(["AWSPENDING"])
-        secret.versions[token] = {
+        version: dict[str, Any] = {
             "createdate": int(time.time()),
             "version_id": token,
             "version_stages": ["AWSPENDING"],
         }
+        if copy_current:
+            version["secret_string"] = secret.versions[secret.default_version_id]["secret_string"]
+        secret.versions[token] = version
 
     def issued_certificates(self, ca_arn: str) -> int:
         """How many certificates the emulated Private CA has issued (for

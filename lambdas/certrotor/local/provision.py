@@ -26,7 +26,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
             "key_algorithm": "EC_prime256v1",
             "validity_days": 30,
             "chain_parts": 2,
-            "schedule": {"expression": "rate(30 days)", "window": "4h"},
+            "schedule": {"expression": "rate(20 days)", "window": "4h"},
             "services": [{"cluster": "demo", "service": "web"}],
         }
     ],

@@ -17,7 +17,8 @@ from certrotor.aws.pca import idempotency_token
 from certrotor.aws.secrets import CURRENT, PENDING, SecretInfo
 from certrotor.config import CertificateSetConfig, CertrotorConfig, KeyAlgorithm, template_arn
 from certrotor.errors import AwsError, CertrotorError, ConfigError, IntegrityError, RotationError
-from certrotor.layout import LayoutSpec, split_bundle
+from certrotor.layout import LayoutSpec, Manifest, split_bundle
+from certrotor.layout.manifest import INITIAL_VALUE
 from certrotor.pki.bundle import check_key_matches, order_bundle, parse_certificates
 from certrotor.pki.csr import build_csr
 from certrotor.pki.keys import PrivateKey, generate_key, key_from_pem, key_to_pem
@@ -124,6 +125,8 @@ class RotationService:
             return StepResult(request.step, cert_set.name, "nothing to set")
         if request.step is Step.TEST:
             verified = self.test(cert_set, request.token)
+            if verified is None:
+                return StepResult(request.step, cert_set.name, "nothing issued yet to test")
             return StepResult(
                 request.step, cert_set.name, "verified", verified.manifest.serial, verified.manifest.not_after
             )
@@ -196,10 +199,21 @@ class RotationService:
 
     # -- testSecret -----------------------------------------------------------
 
-    def test(self, cert_set: CertificateSetConfig, token: str) -> VerifiedSet:
-        """Assemble the pending set by version and prove it, handshake included."""
+    def test(self, cert_set: CertificateSetConfig, token: str) -> VerifiedSet | None:
+        """Assemble the pending set by version and prove it, handshake included.
+
+        When rotation is configured without rotating now, Secrets Manager runs
+        testSecret alone on a pending copy of the current value: then the set
+        that copy names is proved (or nothing, before the first issuance).
+        """
+        pending = self._secrets.find(cert_set.name, token)
+        if pending is None:
+            raise RotationError(f"{cert_set.name} has no value at version {token}; createSecret did not complete")
+        if pending.value == INITIAL_VALUE:
+            return None
+        version = Manifest.from_json(pending.value).version
         assembled = SetReader(self._secrets).read(
-            cert_set.name, version=token, provisioned_chain_parts=cert_set.chain_parts
+            cert_set.name, version=version, provisioned_chain_parts=cert_set.chain_parts
         )
         return verify_set(
             assembled,

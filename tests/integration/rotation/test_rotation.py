@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -331,3 +332,40 @@ def test_no_key_material_reaches_the_logs(make_env: Callable[..., LocalEnvironme
     assert "rotation step done" in logged
     assert "PRIVATE KEY" not in logged
     assert body[:40] not in logged.replace("\\n", "")
+
+
+def test_a_configuration_test_before_the_first_issuance_passes(make_env: Callable[..., LocalEnvironment]) -> None:
+    # Given a new set, and Secrets Manager testing the rotation configuration
+    # (rotation set up without rotating now: testSecret alone on a copy of the current value)
+    env = make_env()
+    name = env.config.sets[0].name
+    token = str(uuid.uuid4())
+    env.emulator.stage_pending(name, token, copy_current=True)
+    # When testSecret runs, then it passes without anything to prove
+    result = RotationDriver(env).invoke(name, "testSecret", token)
+    assert result["action"] == "nothing issued yet to test"
+
+
+def test_a_configuration_test_after_issuance_proves_the_current_set(make_env: Callable[..., LocalEnvironment]) -> None:
+    # Given a rotated set, then a configuration test on a copy of its current manifest
+    env = make_env()
+    name = env.config.sets[0].name
+    first = RotationDriver(env).rotate(name)
+    token = str(uuid.uuid4())
+    env.emulator.stage_pending(name, token, copy_current=True)
+    # When testSecret runs, then the set the copy names is proved
+    result = RotationDriver(env).invoke(name, "testSecret", token)
+    assert result["action"] == "verified"
+    assert result["serial"] == read_current(env, name).manifest.serial
+    assert read_current(env, name).manifest.version == first.token
+
+
+def test_testsecret_without_a_created_set_is_refused(make_env: Callable[..., LocalEnvironment]) -> None:
+    # Given a staged rotation whose createSecret never ran
+    env = make_env()
+    name = env.config.sets[0].name
+    driver = RotationDriver(env)
+    token = driver.start(name)
+    # When testSecret runs, then it fails naming the missing step
+    with pytest.raises(RotationError, match="createSecret did not complete"):
+        driver.invoke(name, "testSecret", token)
