@@ -147,7 +147,7 @@ def test_configuration_too_large_for_the_lambda_environment_is_refused_before_sy
             "dns_names": [f"service-{i}.internal"],
             "services": [{"cluster": "main", "service": f"s{i}"}],
         }
-        for i in range(12)
+        for i in range(40)
     ]
     stack = Stack(App(), "TooBig")
 

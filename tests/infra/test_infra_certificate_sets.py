@@ -94,7 +94,7 @@ def test_only_the_manifest_secrets_have_a_rotation_schedule(main: Any) -> None:
     ("name", "rules", "immediately"),
     [
         ("tls/orders", {"ScheduleExpression": "rate(14 days)", "Duration": "4h"}, True),
-        ("tls/payments", {"ScheduleExpression": "rate(30 days)"}, True),
+        ("tls/payments", {"ScheduleExpression": "rate(20 days)"}, True),
         ("mtls/ledger", {"ScheduleExpression": "cron(0 4 ? * MON *)", "Duration": "2h"}, False),
     ],
 )
