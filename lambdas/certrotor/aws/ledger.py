@@ -168,10 +168,7 @@ class Ledger:
             self._client.update_item(
                 TableName=self.table_name,
                 Key={PK: {"S": ca_key(ca_arn)}, SK: {"S": f"REVOKED#{serial}"}},
-                UpdateExpression=(
-                    "SET revoked_at = :at, revocation_reason = :reason,"
-                    " ca_arn = :ca, serial = :serial"
-                ),
+                UpdateExpression=("SET revoked_at = :at, revocation_reason = :reason, ca_arn = :ca, serial = :serial"),
                 ExpressionAttributeValues={
                     ":at": {"S": at.isoformat()},
                     ":reason": {"S": reason},
@@ -215,9 +212,7 @@ class Ledger:
         item = resp.get("Item")
         return item["certificate_arn"]["S"] if item else None
 
-    def remember_request(
-        self, ca_arn: str, token: str, certificate_arn: str, now: dt.datetime
-    ) -> str:
+    def remember_request(self, ca_arn: str, token: str, certificate_arn: str, now: dt.datetime) -> str:
         """Store the ARN for the token unless one is stored; returns the stored one."""
         try:
             self._client.put_item(

@@ -38,9 +38,7 @@ def pending_version(versions: dict[str, Any]) -> str | None:
 class SecretsManagerRotationTrigger:
     """RotateSecret(RotateImmediately) with a fresh ClientRequestToken."""
 
-    def __init__(
-        self, client: Any | None = None, new_token: Callable[[], str] = lambda: str(uuid.uuid4())
-    ) -> None:
+    def __init__(self, client: Any | None = None, new_token: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
         self._client = client or boto3.client("secretsmanager")
         self._new_token = new_token
 
@@ -58,9 +56,7 @@ class SecretsManagerRotationTrigger:
             raise RotationInProgressError(secret_id, running)
         token = self._new_token()
         try:
-            resp = self._client.rotate_secret(
-                SecretId=secret_id, ClientRequestToken=token, RotateImmediately=True
-            )
+            resp = self._client.rotate_secret(SecretId=secret_id, ClientRequestToken=token, RotateImmediately=True)
         except ClientError as exc:
             # Another caller won the race between our check and RotateSecret:
             # Secrets Manager refuses a second rotation while one is pending.

@@ -133,9 +133,7 @@ def select_policy(policies: Sequence[IssuerPolicy], caller: Caller) -> IssuerPol
     for policy in policies:
         pattern = policy.principal
         if pattern.startswith("arn:"):
-            if fnmatch.fnmatchcase(caller.role_arn, pattern) or fnmatch.fnmatchcase(
-                caller.arn, pattern
-            ):
+            if fnmatch.fnmatchcase(caller.role_arn, pattern) or fnmatch.fnmatchcase(caller.arn, pattern):
                 return policy
         elif caller.role_name is not None and fnmatch.fnmatchcase(caller.role_name, pattern):
             return policy
@@ -145,9 +143,7 @@ def select_policy(policies: Sequence[IssuerPolicy], caller: Caller) -> IssuerPol
 def check_set_allowed(policy: IssuerPolicy, set_name: str) -> None:
     """A policy names the managed sets (fnmatch patterns) its caller may issue."""
     if not any(fnmatch.fnmatchcase(set_name, pattern) for pattern in policy.sets):
-        raise RequestRefused(
-            Rule.SET_NOT_ALLOWED, f"{policy.principal} may not issue or read set {set_name!r}"
-        )
+        raise RequestRefused(Rule.SET_NOT_ALLOWED, f"{policy.principal} may not issue or read set {set_name!r}")
 
 
 # --------------------------------------------------------------------------
@@ -171,17 +167,13 @@ def load_csr(pem: object) -> x509.CertificateSigningRequest:
     try:
         csr = x509.load_pem_x509_csr(data)
     except ValueError:
-        raise RequestRefused(
-            Rule.NOT_PEM, "csr is not a well-formed PEM certificate request"
-        ) from None
+        raise RequestRefused(Rule.NOT_PEM, "csr is not a well-formed PEM certificate request") from None
     try:
         valid = csr.is_signature_valid
     except (ValueError, TypeError):  # an unsupported signature algorithm
         valid = False
     if not valid:
-        raise RequestRefused(
-            Rule.BAD_SIGNATURE, "the CSR's signature does not verify with its public key"
-        )
+        raise RequestRefused(Rule.BAD_SIGNATURE, "the CSR's signature does not verify with its public key")
     return csr
 
 
@@ -233,22 +225,14 @@ def check_names(policy: IssuerPolicy, names: Names) -> None:
     """Every SAN allowed by the policy; the CN, if any, is one of the SANs
     (RFC 6125 section 6.4.4: clients ignore the CN when SANs exist)."""
     if not names.dns_names and not names.ip_addresses:
-        raise RequestRefused(
-            Rule.NAME_NOT_ALLOWED, "the CSR asks for no DNS or IP subject alternative names"
-        )
+        raise RequestRefused(Rule.NAME_NOT_ALLOWED, "the CSR asks for no DNS or IP subject alternative names")
     for name in names.dns_names:
         if not dns_name_allowed(name, policy.allowed_dns):
-            raise RequestRefused(
-                Rule.NAME_NOT_ALLOWED, f"{name!r} is not allowed for {policy.principal}"
-            )
+            raise RequestRefused(Rule.NAME_NOT_ALLOWED, f"{name!r} is not allowed for {policy.principal}")
     if names.ip_addresses and not policy.allow_ip:
-        raise RequestRefused(
-            Rule.IP_NOT_ALLOWED, f"{policy.principal} may not ask for IP addresses"
-        )
+        raise RequestRefused(Rule.IP_NOT_ALLOWED, f"{policy.principal} may not ask for IP addresses")
     if names.common_name and not _cn_among_sans(names):
-        raise RequestRefused(
-            Rule.CN_NOT_IN_SANS, f"common name {names.common_name!r} is not among the SANs"
-        )
+        raise RequestRefused(Rule.CN_NOT_IN_SANS, f"common name {names.common_name!r} is not among the SANs")
 
 
 def _cn_among_sans(names: Names) -> bool:
@@ -276,14 +260,11 @@ def check_validity(
     (RFC 5280 section 6.1.3: a certificate outliving its issuer stops
     verifying when the issuer expires)."""
     if isinstance(validity_days, bool) or not isinstance(validity_days, int) or validity_days < 1:
-        raise RequestRefused(
-            Rule.INVALID_REQUEST, "validity_days must be a whole number of days, at least 1"
-        )
+        raise RequestRefused(Rule.INVALID_REQUEST, "validity_days must be a whole number of days, at least 1")
     if validity_days > policy.max_validity_days:
         raise RequestRefused(
             Rule.VALIDITY_EXCEEDS_POLICY,
-            f"{validity_days} days is more than the {policy.max_validity_days} days "
-            f"allowed for {policy.principal}",
+            f"{validity_days} days is more than the {policy.max_validity_days} days allowed for {policy.principal}",
         )
     if short_lived_ca and validity_days > SHORT_LIVED_MAX_DAYS:
         raise RequestRefused(
