@@ -19,7 +19,7 @@ from certrotor.handlers.runtime import adapters
 from certrotor.services.rotation import RotationRequest, RotationService, Step
 
 logger = Logger()
-metrics = Metrics()
+metrics = Metrics(namespace="certrotor")  # set here: a disabled Metrics never clears, and its 100th value serializes
 tracer = Tracer()
 
 # Leave time to write the parts and answer before Lambda's own timeout.
