@@ -39,9 +39,7 @@ class LocalRotationTrigger:
             token = str(uuid.uuid4())
             self._driver.start(secret_id, token)
             self.started.append(token)
-        thread = threading.Thread(
-            target=self._rotate, args=(secret_id, token), name=f"rotate-{token[:8]}", daemon=True
-        )
+        thread = threading.Thread(target=self._rotate, args=(secret_id, token), name=f"rotate-{token[:8]}", daemon=True)
         self._threads.append(thread)
         thread.start()
         return token

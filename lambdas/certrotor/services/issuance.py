@@ -47,9 +47,7 @@ class LedgerPort(Protocol):
     def record(self, entry: LedgerEntry) -> bool: ...
     def count(self, ca_arn: str) -> int: ...
     def find_request(self, ca_arn: str, token: str) -> str | None: ...
-    def remember_request(
-        self, ca_arn: str, token: str, certificate_arn: str, now: dt.datetime
-    ) -> str: ...
+    def remember_request(self, ca_arn: str, token: str, certificate_arn: str, now: dt.datetime) -> str: ...
     def take_rate_slot(self, principal: str, limit: int, now: dt.datetime) -> bool: ...
 
 
@@ -135,13 +133,9 @@ class CertificateIssuer:
     @staticmethod
     def token(decision: PolicyDecision) -> str:
         """The IssueCertificate IdempotencyToken for an approved request."""
-        return idempotency_token(
-            decision.caller.role_arn, decision.csr_sha256, str(decision.validity_days)
-        )
+        return idempotency_token(decision.caller.role_arn, decision.csr_sha256, str(decision.validity_days))
 
-    def issue(
-        self, decision: PolicyDecision, request_id: str, remaining_seconds: Callable[[], float]
-    ) -> IssuedResult:
+    def issue(self, decision: PolicyDecision, request_id: str, remaining_seconds: Callable[[], float]) -> IssuedResult:
         """Issue (or find the one already issued), check it, record it.
 
         ThrottledError from Private CA propagates before anything is
@@ -152,13 +146,10 @@ class CertificateIssuer:
         certificate_arn = self._ledger.find_request(ca_arn, token)
         if certificate_arn is None:
             now = self._now()
-            if not self._ledger.take_rate_slot(
-                decision.caller.role_arn, decision.policy.rate_per_minute, now
-            ):
+            if not self._ledger.take_rate_slot(decision.caller.role_arn, decision.policy.rate_per_minute, now):
                 raise RequestRefused(
                     Rule.RATE_LIMITED,
-                    f"{decision.caller.role_arn} may request "
-                    f"{decision.policy.rate_per_minute} certificates a minute",
+                    f"{decision.caller.role_arn} may request {decision.policy.rate_per_minute} certificates a minute",
                     retry_after=60 - now.second,
                 )
             certificate_arn = self._ca.issue(
@@ -171,9 +162,7 @@ class CertificateIssuer:
             self._log.info("certificate requested", extra={"certificate_arn": certificate_arn})
         issued = self._ca.wait(certificate_arn, remaining_seconds)
         bundle = order_bundle(parse_certificates(issued.certificate_pem + "\n" + issued.chain_pem))
-        if _spki(bundle.leaf.public_key()) != _spki(
-            x509.load_pem_x509_csr(decision.csr_pem.encode()).public_key()
-        ):
+        if _spki(bundle.leaf.public_key()) != _spki(x509.load_pem_x509_csr(decision.csr_pem.encode()).public_key()):
             raise BundleError("Private CA returned a certificate for another key")
         serial = serial_hex(bundle.leaf)
         entry = LedgerEntry(
@@ -235,9 +224,7 @@ class ManagedSets:
     """Issue-now and status for the sets in the config, under the callers'
     policies. Reads only the manifest secret: never a key."""
 
-    def __init__(
-        self, config: CertrotorConfig, secrets: SecretPort, trigger: RotationTriggerPort
-    ) -> None:
+    def __init__(self, config: CertrotorConfig, secrets: SecretPort, trigger: RotationTriggerPort) -> None:
         self._config = config
         self._secrets = secrets
         self._trigger = trigger
