@@ -32,8 +32,8 @@ from certrotor.aws.ledger import Ledger
 from certrotor.client.request import FunctionUrlClient
 from certrotor.config import KeyAlgorithm, load_config
 from certrotor.local.emulator import Emulator
-from certrotor.local.gateway import DEMO_ISSUER_POLICY, IssuerGateway
-from certrotor.local.provision import DEFAULT_CONFIG, provision
+from certrotor.local.gateway import IssuerGateway
+from certrotor.local.provision import DEFAULT_CONFIG, DEMO_ISSUER_POLICY, provision
 from certrotor.pki.csr import build_csr
 from certrotor.pki.keys import generate_key
 

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from infra.bundling import BundleTarget, lambda_code
 from infra.certrotor_construct import Certrotor
+from infra.issuer_api import IssuerApi
 
 
 class CertrotorStack(Stack):
@@ -46,6 +47,25 @@ class CertrotorStack(Stack):
             code=lambda_code(target, skip_bundling=skip_bundling),
             architecture=target.lambda_architecture,
         )
+        # The on-demand issuer exists only where someone may call it.
+        self.issuer: IssuerApi | None = None
+        if config.issuer_policies:
+            self.issuer = IssuerApi(
+                self,
+                "Issuer",
+                config=config,
+                function_settings=self.certrotor.function_settings,
+                ca_arn=self.certrotor.certificate_authority.arn,
+                certificates=self.certrotor.certificates,
+                rotation_function=self.certrotor.rotation.function,
+                monitoring=self.certrotor.monitoring,
+            )
+            CfnOutput(
+                self,
+                "IssuerUrl",
+                value=self.issuer.url.url,
+                description="On-demand issuer Function URL (AWS_IAM auth): POST /certificates, /sets/{name}/issue",
+            )
         CfnOutput(
             self,
             "CertificateAuthorityArn",

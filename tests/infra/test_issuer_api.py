@@ -15,9 +15,8 @@ from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
 from certrotor.config import load_config
 
-from infra.bundling import BundleTarget, lambda_code
-from infra.certrotor_construct import Certrotor
 from infra.issuer_api import IssuerApi
+from infra.stack import CertrotorStack
 
 from .conftest import MAIN_CONFIG
 
@@ -32,21 +31,12 @@ POLICIES = [
 @pytest.fixture(scope="module")
 def issuer_stack(tmp_path_factory: pytest.TempPathFactory) -> tuple[Stack, Template]:
     app = App(outdir=str(tmp_path_factory.mktemp("issuer.out")))
-    stack = Stack(app, "Issuer", env={"account": ACCOUNT, "region": "us-east-1"})
+    # Our own stack adds the issuer when the config has issuer policies.
     config = load_config({**copy.deepcopy(MAIN_CONFIG), "issuer_policies": POLICIES})
-    certrotor = Certrotor(
-        stack, "Certrotor", config=config, code=lambda_code(BundleTarget.for_lambda(), skip_bundling=True)
+    stack = CertrotorStack(
+        app, "Issuer", config=config, skip_bundling=True, env={"account": ACCOUNT, "region": "us-east-1"}
     )
-    IssuerApi(
-        stack,
-        "IssuerApi",
-        config=config,
-        function_settings=certrotor.function_settings,
-        ca_arn=certrotor.certificate_authority.arn,
-        certificates=certrotor.certificates,
-        rotation_function=certrotor.rotation.function,
-        monitoring=certrotor.monitoring,
-    )
+    assert isinstance(stack.issuer, IssuerApi)
     Aspects.of(app).add(AwsSolutionsChecks())
     assembly = app.synth()
     template = json.loads(Path(assembly.get_stack_artifact(stack.artifact_id).template_full_path).read_text())
@@ -60,7 +50,7 @@ def resources(template: Template, kind: str) -> list[dict[str, Any]]:
 def issuer_statements(template: Template) -> list[dict[str, Any]]:
     found = []
     for policy in resources(template, "AWS::IAM::Policy"):
-        if any("IssuerApiIssuerRole" in str(role) for role in policy["Properties"]["Roles"]):
+        if any("IssuerIssuerRole" in str(role) for role in policy["Properties"]["Roles"]):
             found += policy["Properties"]["PolicyDocument"]["Statement"]
     return found
 
@@ -135,3 +125,12 @@ def test_cdk_nag_reports_no_unsuppressed_findings(issuer_stack: tuple[Stack, Tem
         *Annotations.from_stack(stack).find_warning("*", rule),
     ]
     assert [(f.id, f.entry.data) for f in findings] == []
+
+
+def test_our_stack_publishes_the_issuer_url(issuer_stack: tuple[Stack, Template]) -> None:
+    _, template = issuer_stack
+    assert "IssuerUrl" in template.to_json()["Outputs"]
+
+
+def test_a_stack_without_issuer_policies_has_no_function_url(main: Any) -> None:
+    assert main.resources_of_type("AWS::Lambda::Url") == {}

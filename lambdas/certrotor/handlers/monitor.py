@@ -17,7 +17,7 @@ from certrotor.handlers.runtime import adapters
 from certrotor.services.expiry import check_expiry
 
 logger = Logger()
-metrics = Metrics()
+metrics = Metrics(namespace="certrotor")
 tracer = Tracer()
 
 
@@ -26,7 +26,7 @@ tracer = Tracer()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     wired = adapters()
     states = check_expiry(wired.settings.config, wired.secrets, lambda: dt.datetime.now(dt.UTC))
-    namespace = metrics.namespace or "certrotor"
+    namespace = metrics.namespace
     for state in states:
         if state.days_to_expiry is None:
             logger.warning("set has no usable manifest", extra={"set": state.name, "problem": state.problem})

@@ -33,26 +33,15 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from certrotor.config import CertrotorConfig, load_config
-from certrotor.local.ca import LocalCA
 from certrotor.local.driver import LambdaContext
 from certrotor.local.emulator import ACCOUNT, Emulator
-from certrotor.local.provision import DEFAULT_CONFIG, LocalEnvironment, provision
+from certrotor.local.provision import LocalEnvironment
 from certrotor.local.trigger import LocalRotationTrigger
 
 ISSUER_FUNCTION = "certrotor-issuer"
 DEFAULT_PRINCIPAL = f"arn:aws:sts::{ACCOUNT}:assumed-role/certrotor-local-task/local"
 # The demo's policy: the local task role may ask for localhost names and
 # issue-now the demo set.
-DEMO_ISSUER_POLICY: dict[str, Any] = {
-    "principal": "certrotor-local-task",
-    "allowed_dns": ["localhost", "*.svc.internal"],
-    "allow_ip": True,
-    "max_validity_days": 30,
-    "usage": "server",
-    "rate_per_minute": 600,
-    "sets": ["demo/*"],
-}
 # Function URLs take request bodies up to 6 MB; bigger ones never reach the code.
 MAX_BODY_BYTES = 6 * 1024 * 1024
 # SigV4: AWS refuses a signature more than 15 minutes from its clock.
@@ -126,17 +115,6 @@ def create_issuer_tables(emulator: Emulator, prefix: str | None = None) -> Issue
         BillingMode="PAY_PER_REQUEST",
     )
     return tables
-
-
-def provision_issuer(
-    emulator: Emulator,
-    config: CertrotorConfig | None = None,
-    root: LocalCA | None = None,
-) -> LocalEnvironment:
-    """The demo environment with the demo issuer policy (unless `config` has its own)."""
-    if config is None:
-        config = load_config({**DEFAULT_CONFIG, "issuer_policies": [DEMO_ISSUER_POLICY]})
-    return provision(emulator, config, root)
 
 
 def verify_sigv4(
@@ -418,8 +396,8 @@ class IssuerGateway:
 def run_issuer_demo(environment: LocalEnvironment, say: Callable[[str], None] = print) -> None:
     """The issuer's part of `make demo`: one CSR issuance with the request
     client's steps, and one issue-now of the first set followed to the end.
-    `environment` needs an issuer policy for DEFAULT_PRINCIPAL (see
-    `provision_issuer`)."""
+    `environment` needs an issuer policy for DEFAULT_PRINCIPAL (the demo
+    config has one)."""
     from botocore.credentials import Credentials
 
     from certrotor.client.request import FunctionUrlClient, request_certificate

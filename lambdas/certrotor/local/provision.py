@@ -15,6 +15,18 @@ from certrotor.pki.bundle import cert_to_pem
 
 ROTATION_FUNCTION = "certrotor-rotate"
 
+# The local role (the emulator's credentials) may request certificates for
+# these names and issue-now the demo sets.
+DEMO_ISSUER_POLICY: dict[str, Any] = {
+    "principal": "certrotor-local-task",
+    "allowed_dns": ["localhost", "*.svc.internal"],
+    "allow_ip": True,
+    "max_validity_days": 30,
+    "usage": "server",
+    "rate_per_minute": 600,
+    "sets": ["demo/*"],
+}
+
 DEFAULT_CONFIG: dict[str, Any] = {
     "ca": {"create": True, "common_name": "certrotor demo subordinate CA"},
     "sets": [
@@ -30,6 +42,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
             "services": [{"cluster": "demo", "service": "web"}],
         }
     ],
+    "issuer_policies": [DEMO_ISSUER_POLICY],
 }
 
 
