@@ -50,7 +50,7 @@ def resources(template: Template, kind: str) -> list[dict[str, Any]]:
 def issuer_statements(template: Template) -> list[dict[str, Any]]:
     found = []
     for policy in resources(template, "AWS::IAM::Policy"):
-        if any("IssuerIssuerRole" in str(role) for role in policy["Properties"]["Roles"]):
+        if any("IssuerRole" in str(role) for role in policy["Properties"]["Roles"]):
             found += policy["Properties"]["PolicyDocument"]["Statement"]
     return found
 
