@@ -1,14 +1,54 @@
-"""The interfaces the services need; the aws adapters implement them and
-tests may substitute fakes that mypy checks against these."""
+"""The interfaces the services need, and the values that cross them. The aws
+adapters implement them; tests may substitute fakes that mypy checks against
+these. Nothing here imports boto3."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from certrotor.aws.pca import IssuedCertificate
-from certrotor.aws.secrets import SecretInfo, SecretValue
 from certrotor.config import ServiceRef
+
+CURRENT = "AWSCURRENT"
+PENDING = "AWSPENDING"
+# IssueCertificate's IdempotencyToken: at most 36 characters.
+IDEMPOTENCY_TOKEN_LENGTH = 36
+
+
+def idempotency_token(*parts: str) -> str:
+    """A stable IssueCertificate IdempotencyToken from a request's identity."""
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:IDEMPOTENCY_TOKEN_LENGTH]
+
+
+@dataclass(frozen=True)
+class SecretInfo:
+    """DescribeSecret, reduced to what rotation needs."""
+
+    arn: str
+    name: str
+    rotation_enabled: bool
+    versions: dict[str, tuple[str, ...]]
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def version_with(self, stage: str) -> str | None:
+        return next((v for v, stages in self.versions.items() if stage in stages), None)
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    name: str
+    value: str
+    version: str
+    stages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    arn: str
+    certificate_pem: str
+    chain_pem: str
 
 
 class SecretPort(Protocol):

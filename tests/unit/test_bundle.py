@@ -516,3 +516,15 @@ def test_a_key_usage_without_digital_signature_is_refused(intermediate_ca: Local
 def test_a_key_usage_with_digital_signature_passes(intermediate_ca: LocalCA, leaf_key: PrivateKey) -> None:
     leaf = _leaf_with(intermediate_ca, leaf_key, [(_key_usage(digital_signature=True, cert_sign=False), True)])
     check_usage(Bundle(leaf, ()), Usage.SERVER)
+
+
+def test_an_intermediate_may_be_the_trust_anchor() -> None:
+    # Given a leaf under an intermediate under a root, all in the bundle
+    root = LocalCA.create_root("pin root")
+    intermediate = root.create_subordinate("pin intermediate")
+    key = generate_key(KeyAlgorithm.EC_P256)
+    leaf = intermediate.issue_leaf(key.public_key(), "pin.internal", ("pin.internal",))
+    bundle = order_bundle([leaf, intermediate.certificate, root.certificate])
+    # When the chain is checked against the intermediate alone (pinning the issuing CA)
+    # Then it verifies
+    check_chain(bundle, intermediate.certificate, dt.datetime.now(dt.UTC))

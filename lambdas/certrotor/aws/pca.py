@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,21 +11,9 @@ import boto3
 
 from certrotor.aws.errors import aws_call
 from certrotor.errors import AwsError, DeadlineError, NotReadyError, ThrottledError
+from certrotor.ports import IDEMPOTENCY_TOKEN_LENGTH, IssuedCertificate, idempotency_token
 
-# IssueCertificate's IdempotencyToken: at most 36 characters.
-IDEMPOTENCY_TOKEN_LENGTH = 36
-
-
-def idempotency_token(*parts: str) -> str:
-    """A stable token for IssueCertificate from the request's identity."""
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:IDEMPOTENCY_TOKEN_LENGTH]
-
-
-@dataclass(frozen=True)
-class IssuedCertificate:
-    arn: str
-    certificate_pem: str
-    chain_pem: str
+__all__ = ["Backoff", "IssuedCertificate", "PrivateCA", "idempotency_token"]
 
 
 @dataclass(frozen=True)
@@ -73,9 +60,6 @@ class PrivateCA:
     def signing_algorithm(self) -> str:
         """The CA's own signing algorithm, as IssueCertificate must use it."""
         return str(self.describe()["CertificateAuthorityConfiguration"]["SigningAlgorithm"])
-
-    def ca_not_after(self) -> Any:
-        return self.describe().get("NotAfter")
 
     def ca_certificate_chain(self) -> str:
         """The CA's certificate and its chain up to the root, PEM; cached for

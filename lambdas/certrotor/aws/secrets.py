@@ -3,41 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from certrotor.aws.errors import aws_call, error_code, translate
-from certrotor.errors import IntegrityError, NotFoundError
+from certrotor.aws.errors import aws_call, error_code
+from certrotor.errors import AwsError, IntegrityError, NotFoundError
+from certrotor.ports import CURRENT, PENDING, SecretInfo, SecretValue
 
-CURRENT = "AWSCURRENT"
-PENDING = "AWSPENDING"
-PREVIOUS = "AWSPREVIOUS"
+__all__ = ["BATCH_LIMIT", "CURRENT", "PENDING", "SecretInfo", "SecretStore", "SecretValue"]
+
 BATCH_LIMIT = 20  # BatchGetSecretValue takes at most 20 SecretIds
-
-
-@dataclass(frozen=True)
-class SecretInfo:
-    """DescribeSecret, reduced to what rotation needs."""
-
-    arn: str
-    name: str
-    rotation_enabled: bool
-    versions: dict[str, tuple[str, ...]]
-    tags: dict[str, str] = field(default_factory=dict)
-
-    def version_with(self, stage: str) -> str | None:
-        return next((v for v, stages in self.versions.items() if stage in stages), None)
-
-
-@dataclass(frozen=True)
-class SecretValue:
-    name: str
-    value: str
-    version: str
-    stages: tuple[str, ...]
 
 
 class SecretStore:
@@ -118,11 +95,12 @@ class SecretStore:
         if rotation_token is not None:
             kwargs["RotationToken"] = rotation_token
         try:
-            self._client.put_secret_value(**kwargs)
-        except ClientError as exc:
-            if error_code(exc) == "ResourceExistsException":
-                raise IntegrityError(f"{secret_id} already holds a different value for version {version}") from exc
-            raise translate(exc, f"PutSecretValue {secret_id}") from exc
+            with aws_call(f"PutSecretValue {secret_id}"):
+                self._client.put_secret_value(**kwargs)
+        except AwsError as exc:
+            if isinstance(exc.__cause__, ClientError) and error_code(exc.__cause__) == "ResourceExistsException":
+                raise IntegrityError(f"{secret_id} already holds a different value for version {version}") from None
+            raise
 
     def move_stage(self, secret_id: str, stage: str, to_version: str, from_version: str | None) -> None:
         kwargs: dict[str, Any] = {"SecretId": secret_id, "VersionStage": stage, "MoveToVersionId": to_version}

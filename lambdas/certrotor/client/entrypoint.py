@@ -99,7 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_DIRECTORY,
         help=f"where to write (default {DEFAULT_DIRECTORY}; 0700)",
     )
-    parser.add_argument("--ca-file", help="PEM of the CA to trust (default: the chain's own top certificate)")
+    parser.add_argument(
+        "--ca-file",
+        help="PEM of the CA to trust: the root or the issuing CA (without it, only the set's "
+        "consistency is checked, against the chain's own top certificate)",
+    )
     parser.add_argument("--combined", action="store_true", help="also write combined.pem (key + full chain, 0400)")
     parser.add_argument("--pkcs12", action="store_true", help="also write cert.p12 (0400)")
     parser.add_argument("--pkcs12-password-file", help="file holding the PKCS#12 password (default: no password)")
@@ -209,6 +213,11 @@ def obtain_from_env(args: FetchArgs, anchor_pem: str | None, environ: Mapping[st
 def fetch_and_write(args: FetchArgs, environ: Mapping[str, str], say: Say) -> WrittenFiles:
     """Obtain, verify and write the set; raises on any failure, having written nothing."""
     anchor_pem = read_anchor(args)
+    if anchor_pem is None:
+        # Without a CA to trust, the checks prove the set is whole and
+        # consistent, not who issued it: whoever can write the secrets could
+        # supply a self-signed chain.
+        say("no --ca-file: the chain is checked against its own top certificate (consistency, not authenticity)")
     password = read_password(args.pkcs12_password_file) if args.pkcs12_password_file else None
     verified = obtain_from_env(args, anchor_pem, environ) if args.from_env else obtain_from_aws(args, anchor_pem, say)
     say(f"verified serial {verified.manifest.serial}, valid until {verified.manifest.not_after}")

@@ -48,6 +48,12 @@ def lambda_handler(event: SecretsManagerEvent, context: LambdaContext) -> dict[s
         logger.error("rotation step failed", extra={"error_type": type(exc).__name__, "reason": str(exc)})
         metrics.add_metric(name="RotationFailed", unit=MetricUnit.Count, value=1)
         raise
+    except Exception as exc:
+        # Not one of ours: a bug or an untranslated library error. Its message
+        # could carry anything, so only its type is logged.
+        logger.error("rotation step failed unexpectedly", extra={"error_type": type(exc).__name__})
+        metrics.add_metric(name="RotationFailed", unit=MetricUnit.Count, value=1)
+        raise
     logger.info("rotation step done", extra={"set": result.set_name, "action": result.action, "serial": result.serial})
     metrics.add_metric(name="RotationStepSucceeded", unit=MetricUnit.Count, value=1)
     if request.step is Step.FINISH:

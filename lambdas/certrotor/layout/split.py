@@ -13,8 +13,10 @@ Layout of a set named N (see docs/ARCHITECTURE.md):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from cryptography import x509
 
 from certrotor.errors import BundleError, CapacityError, IntegrityError
 from certrotor.layout.manifest import Manifest, PartRef, PartRole, digest
@@ -88,26 +90,43 @@ def _pack(blocks: list[str], limit: int) -> list[str]:
     return packed
 
 
+def _check_key_fits(spec: LayoutSpec, key_pem: str) -> None:
+    if len(key_pem) > spec.value_limit:
+        raise CapacityError(
+            f"set {spec.name}: the private key PEM is {len(key_pem)} characters, over value_limit={spec.value_limit}; "
+            "raise value_limit or use a smaller key algorithm"
+        )
+
+
+def _pack_chain(spec: LayoutSpec, blocks: list[str]) -> list[str]:
+    packed = _pack(blocks, spec.value_limit)
+    if len(packed) > spec.chain_parts:
+        raise CapacityError(
+            f"set {spec.name}: the chain needs {len(packed)} chain parts at value_limit={spec.value_limit}, "
+            f"but chain_parts={spec.chain_parts}; raise chain_parts (or value_limit)"
+        )
+    return packed
+
+
+def check_capacity(spec: LayoutSpec, key_pem: str, chain: Sequence[x509.Certificate]) -> None:
+    """What can be known before a certificate is issued: the key fits one part
+    and the CA chain fits the chain parts. (Whether the leaf still fits in the
+    manifest, or ahead of the chain, is known only once it is issued.)"""
+    _check_key_fits(spec, key_pem)
+    _pack_chain(spec, [cert_to_pem(c) for c in chain])
+
+
 def split_bundle(spec: LayoutSpec, version: str, key_pem: str, bundle: Bundle) -> SecretLayout:
     """Lay a key and bundle out as part values and a manifest within the limit."""
     limit = spec.value_limit
-    if len(key_pem) > limit:
-        raise CapacityError(
-            f"set {spec.name}: the private key PEM is {len(key_pem)} characters, over value_limit={limit}; "
-            "raise value_limit or use a smaller key algorithm"
-        )
+    _check_key_fits(spec, key_pem)
     chain_blocks = [cert_to_pem(c) for c in bundle.chain]
     leaf_block = cert_to_pem(bundle.leaf)
     leaf = bundle.leaf
 
     def build(leaf_in_manifest: bool) -> SecretLayout:
         blocks = chain_blocks if leaf_in_manifest else [leaf_block, *chain_blocks]
-        packed = _pack(blocks, limit)
-        if len(packed) > spec.chain_parts:
-            raise CapacityError(
-                f"set {spec.name}: the chain needs {len(packed)} chain parts at value_limit={limit}, "
-                f"but chain_parts={spec.chain_parts}; raise chain_parts (or value_limit)"
-            )
+        packed = _pack_chain(spec, blocks)
         values = packed + [UNUSED_PART] * (spec.chain_parts - len(packed))
         parts = {spec.key_name: key_pem}
         parts.update({spec.chain_name(i): v for i, v in enumerate(values)})

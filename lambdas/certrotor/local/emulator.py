@@ -50,7 +50,41 @@ def _fix_default_version() -> None:
             return result
 
         SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage  # type: ignore[method-assign]
+        _refuse_rewriting_versions(SecretsManagerBackend)
         _patched = True
+
+
+def _refuse_rewriting_versions(backend_class: Any) -> None:
+    """On AWS a version that holds a value is immutable: PutSecretValue with its
+    VersionId and another value fails with ResourceExistsException, whatever
+    its stages. moto 5.2 lets a version staged AWSPENDING be overwritten; the
+    rotation's safety against two concurrent createSecret calls rests on that
+    refusal, so the emulator makes it."""
+    from moto.secretsmanager.exceptions import ResourceExistsException
+
+    original = backend_class.put_secret_value
+
+    def put_secret_value(
+        self: Any,
+        secret_id: str,
+        secret_string: str,
+        secret_binary: str,
+        client_request_token: str,
+        version_stages: list[str],
+    ) -> Any:
+        if self._is_valid_identifier(secret_id) and client_request_token:
+            existing = self.secrets[secret_id].versions.get(client_request_token, {})
+            has_value = "secret_string" in existing or "secret_binary" in existing
+            if has_value and (
+                existing.get("secret_string") != secret_string or existing.get("secret_binary") != secret_binary
+            ):
+                raise ResourceExistsException(
+                    f"You can't use ClientRequestToken {client_request_token} because that value is already in use "
+                    f"for a version of secret {self.secrets[secret_id].arn}."
+                )
+        return original(self, secret_id, secret_string, secret_binary, client_request_token, version_stages)
+
+    backend_class.put_secret_value = put_secret_value
 
 
 class Emulator:

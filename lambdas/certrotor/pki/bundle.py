@@ -152,7 +152,7 @@ def check_key_matches(bundle: Bundle, key: PrivateKey) -> None:
 
 
 def check_chain(bundle: Bundle, trust_anchor: x509.Certificate, now: dt.datetime) -> None:
-    """Each certificate is signed by the next; the last is signed by the anchor.
+    """Each certificate is signed by the next, up to the trust anchor.
 
     RFC 5280 section 6.1: every issuer in the path must be a CA (6.1.4 (k))
     whose key usage, if present, allows keyCertSign (6.1.4 (n)), no CA may be
@@ -168,11 +168,17 @@ def check_chain(bundle: Bundle, trust_anchor: x509.Certificate, now: dt.datetime
             raise BundleError(f"{issuer.subject.rfc4514_string()} is not a CA certificate")
         if not _may_sign_certificates(issuer):
             raise BundleError(f"{issuer.subject.rfc4514_string()}'s key usage does not allow keyCertSign")
-    top = path[-1]
-    anchor_in_path = fingerprint(top) == fingerprint(trust_anchor)
-    if not (anchor_in_path or _issued_by(top, trust_anchor)):
+    # The anchor may be any certificate of the path (a pinned intermediate, or
+    # the root the bundle carries), or the issuer of its top certificate.
+    anchor_print = fingerprint(trust_anchor)
+    anchor_at = next((i for i, cert in enumerate(path) if fingerprint(cert) == anchor_print), None)
+    if anchor_at is not None:
+        trusted_path = path[: anchor_at + 1]
+    elif _issued_by(path[-1], trust_anchor):
+        trusted_path = [*path, trust_anchor]
+    else:
         raise BundleError(f"chain does not lead to the trusted CA {trust_anchor.subject.rfc4514_string()}")
-    _check_path_lengths(path if anchor_in_path else [*path, trust_anchor])
+    _check_path_lengths(trusted_path)
     for cert in path:
         if not cert.not_valid_before_utc - CLOCK_SKEW <= now <= cert.not_valid_after_utc:
             raise BundleError(

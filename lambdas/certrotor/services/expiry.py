@@ -7,11 +7,10 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from certrotor.aws.secrets import CURRENT
 from certrotor.config import CertrotorConfig
 from certrotor.errors import IntegrityError, NotIssuedError
 from certrotor.layout import Manifest
-from certrotor.ports import SecretPort
+from certrotor.ports import CURRENT, SecretPort
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from certrotor.aws.ledger import LedgerEntry
-from certrotor.aws.pca import idempotency_token
 from certrotor.aws.rotation_trigger import pending_version
-from certrotor.aws.secrets import CURRENT
 from certrotor.config import CertrotorConfig, template_arn
 from certrotor.errors import BundleError, ConfigError, NotIssuedError
 from certrotor.layout import Manifest
@@ -38,7 +36,7 @@ from certrotor.pki.policy import (
     decide,
     select_policy,
 )
-from certrotor.ports import CertificateAuthorityPort, SecretPort
+from certrotor.ports import CURRENT, CertificateAuthorityPort, SecretPort, idempotency_token
 
 Clock = Callable[[], dt.datetime]
 

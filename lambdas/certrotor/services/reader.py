@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from certrotor.aws.secrets import CURRENT
 from certrotor.errors import IntegrityError, NotFoundError
 from certrotor.layout import AssembledSet, Manifest, PartValue, assemble
-from certrotor.ports import SecretPort
+from certrotor.ports import CURRENT, SecretPort
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from certrotor.aws.pca import idempotency_token
-from certrotor.aws.secrets import CURRENT, PENDING, SecretInfo
 from certrotor.config import CertificateSetConfig, CertrotorConfig, KeyAlgorithm, template_arn
 from certrotor.errors import AwsError, CertrotorError, ConfigError, IntegrityError, RotationError
 from certrotor.layout import LayoutSpec, Manifest, split_bundle
 from certrotor.layout.manifest import INITIAL_VALUE
+from certrotor.layout.split import check_capacity
 from certrotor.pki.bundle import check_key_matches, order_bundle, parse_certificates
 from certrotor.pki.csr import build_csr
 from certrotor.pki.keys import PrivateKey, generate_key, key_from_pem, key_to_pem
-from certrotor.ports import CertificateAuthorityPort, SecretPort, ServicePort
+from certrotor.ports import (
+    CURRENT,
+    PENDING,
+    CertificateAuthorityPort,
+    SecretInfo,
+    SecretPort,
+    ServicePort,
+    idempotency_token,
+)
 from certrotor.services.reader import SetReader
 from certrotor.services.verify import VerifiedSet, trust_anchor, verify_set
 
@@ -150,7 +157,8 @@ class RotationService:
         token = request.token
         if self._secrets.find(cert_set.name, token) is not None:
             return StepResult(Step.CREATE, cert_set.name, "already created")
-        key = self._pending_key(cert_set, token)
+        spec = LayoutSpec(cert_set.name, cert_set.chain_parts, cert_set.value_limit)
+        key = self._pending_key(cert_set, token, spec)
         certificate_arn = self._issue(cert_set, info, token, key)
         issued = self._ca.wait(certificate_arn, remaining_seconds)
         # Private CA's chain may stop below the root; the CA's own chain
@@ -159,7 +167,6 @@ class RotationService:
         bundle = order_bundle(parse_certificates(pem))
         # Never pair this rotation's key with a certificate for another key.
         check_key_matches(bundle, key)
-        spec = LayoutSpec(cert_set.name, cert_set.chain_parts, cert_set.value_limit)
         layout = split_bundle(spec, token, key_to_pem(key), bundle)
         for name in cert_set.chain_secret_names:
             self._secrets.put(name, layout.parts[name], token)
@@ -171,13 +178,17 @@ class RotationService:
         )
         return StepResult(Step.CREATE, cert_set.name, "created", layout.manifest.serial, layout.manifest.not_after)
 
-    def _pending_key(self, cert_set: CertificateSetConfig, token: str) -> PrivateKey:
-        """The key for this token: stored before issuing, so retries reuse it."""
+    def _pending_key(self, cert_set: CertificateSetConfig, token: str, spec: LayoutSpec) -> PrivateKey:
+        """The key for this token: stored before issuing, so retries reuse it.
+
+        The capacity the key and the CA chain need is checked first, so a set
+        that cannot fit its parts stores nothing and pays for no certificate.
+        """
         stored = self._secrets.find(cert_set.key_secret_name, token)
-        if stored is not None:
-            return key_from_pem(stored.value)
-        key = self._new_key(cert_set.key_algorithm)
-        self._secrets.put(cert_set.key_secret_name, key_to_pem(key), token)
+        key = key_from_pem(stored.value) if stored is not None else self._new_key(cert_set.key_algorithm)
+        check_capacity(spec, key_to_pem(key), parse_certificates(self._ca_chain_pem()))
+        if stored is None:
+            self._secrets.put(cert_set.key_secret_name, key_to_pem(key), token)
         return key
 
     def _issue(self, cert_set: CertificateSetConfig, info: SecretInfo, token: str, key: PrivateKey) -> str:
@@ -212,6 +223,9 @@ class RotationService:
         if pending.value == INITIAL_VALUE:
             return None
         version = Manifest.from_json(pending.value).version
+        if version != token and pending.value != self._secrets.get(cert_set.name, stage=CURRENT).value:
+            # Only Secrets Manager's copy of the current value may name another version.
+            raise IntegrityError(f"the pending manifest of {cert_set.name} names version {version}, not {token}")
         assembled = SetReader(self._secrets).read(
             cert_set.name, version=version, provisioned_chain_parts=cert_set.chain_parts
         )

@@ -35,15 +35,29 @@ def test_a_version_written_twice_with_the_same_value_is_one_version(emulator: Em
     assert store.get(name, version=token).value == "value"
 
 
-def test_a_different_value_under_an_existing_version_is_refused(emulator: Emulator, store: SecretStore) -> None:
-    # Given a version written as current
+@pytest.mark.parametrize("stage", ["AWSPENDING", "AWSCURRENT"])
+def test_a_different_value_under_an_existing_version_is_refused(
+    emulator: Emulator, store: SecretStore, stage: str
+) -> None:
+    # Given a version written with a value (a pending key part, say)
     name = new_secret(emulator)
     token = str(uuid.uuid4())
-    store.put(name, "first", token, stages=("AWSCURRENT",))
-    # When another value is put under the same token, then it is refused and the value kept
+    store.put(name, "first", token, stages=(stage,))
+    # When another writer puts a different value under the same token
+    # (two createSecret calls racing), then it is refused and the first value kept
     with pytest.raises(IntegrityError):
-        store.put(name, "second", token, stages=("AWSCURRENT",))
+        store.put(name, "second", token, stages=(stage,))
     assert store.get(name, version=token).value == "first"
+
+
+def test_the_staged_empty_version_takes_its_first_value(emulator: Emulator, store: SecretStore) -> None:
+    # Given AWSPENDING staged on an empty version, as RotateSecret does
+    name = new_secret(emulator)
+    token = str(uuid.uuid4())
+    emulator.stage_pending(name, token)
+    # When the rotation writes it, then the value is stored under that version
+    store.put(name, "manifest", token)
+    assert store.get(name, version=token).value == "manifest"
 
 
 def test_find_returns_none_for_a_version_without_value(emulator: Emulator, store: SecretStore) -> None:

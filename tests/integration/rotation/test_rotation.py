@@ -311,27 +311,31 @@ def test_redeploy_strict_refuses_to_finish_when_a_service_is_missing(
     assert "AWSPENDING" in stages(env, name)[failed.value.report.token]
 
 
-def test_no_key_material_reaches_the_logs(make_env: Callable[..., LocalEnvironment]) -> None:
-    # Given debug logging into a buffer
+def test_no_key_material_reaches_the_logs(make_env: Callable[..., LocalEnvironment], wire: Callable[..., None]) -> None:
+    # Given debug logging into a buffer, and a first createSecret that fails after the key is stored
     env = make_env()
     name = env.config.sets[0].name
+    wire(ca=lambda real: FlakyCA(real, "wait", failures=1))
     buffer = io.StringIO()
     handler = rotate_handler.logger.registered_handler
     previous = handler.setStream(buffer)  # type: ignore[attr-defined]
     rotate_handler.logger.setLevel("DEBUG")
     try:
-        # When a rotation runs
+        # When the rotation runs, fails once and is retried
         RotationDriver(env).rotate(name)
     finally:
         rotate_handler.logger.setLevel("WARNING")
         handler.setStream(previous)  # type: ignore[attr-defined]
-    # Then the steps were logged, and nothing of the private key was
+    # Then both the failure and the steps were logged, and nothing of the private key was:
+    # neither its PEM armour nor any of its secret bytes (the middle of its base64 body,
+    # past the algorithm header every key of one type shares)
     key_pem = read_current(env, name).key_pem
     body = "".join(key_pem.splitlines()[1:-1])
-    logged = buffer.getvalue()
-    assert "rotation step done" in logged
+    logged = buffer.getvalue().replace("\\n", "")
+    assert "rotation step failed" in logged and "rotation step done" in logged
     assert "PRIVATE KEY" not in logged
-    assert body[:40] not in logged.replace("\\n", "")
+    middle = len(body) // 2
+    assert body[middle : middle + 24] not in logged
 
 
 def test_a_configuration_test_before_the_first_issuance_passes(make_env: Callable[..., LocalEnvironment]) -> None:
@@ -369,3 +373,20 @@ def test_testsecret_without_a_created_set_is_refused(make_env: Callable[..., Loc
     # When testSecret runs, then it fails naming the missing step
     with pytest.raises(RotationError, match="createSecret did not complete"):
         driver.invoke(name, "testSecret", token)
+
+
+def test_a_chain_that_cannot_fit_is_refused_before_anything_is_stored_or_issued(
+    make_env: Callable[..., LocalEnvironment],
+) -> None:
+    # Given a set whose CA chain needs more parts than provisioned at its limit
+    env = make_env(value_limit=1024, chain_parts=1)
+    cert_set = env.config.sets[0]
+    driver = RotationDriver(env, max_attempts=1)
+    # When it is rotated
+    with pytest.raises(RotationFailed) as failed:
+        driver.rotate(cert_set.name)
+    # Then createSecret names the setting to raise, stored no key and paid for no certificate
+    assert failed.value.step == "createSecret"
+    assert "raise chain_parts" in str(failed.value)
+    assert failed.value.report.token not in stages(env, cert_set.key_secret_name)
+    assert env.emulator.issued_certificates(env.ca_arn) == 0
