@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from certrotor.errors import IntegrityError, NotFoundError
 from certrotor.layout import AssembledSet, Manifest, PartValue, assemble
-from certrotor.ports import CURRENT, SecretPort
+from certrotor.ports import CURRENT, SecretPort, SecretValue
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,20 @@ class SetReader:
         self._secrets = secrets
         self.last = ReadStats(0)
 
-    def read(self, name: str, version: str | None = None, provisioned_chain_parts: int | None = None) -> AssembledSet:
-        """The set at AWSCURRENT, or at `version` (a rotation's token)."""
-        calls = 1
-        manifest_value = (
-            self._secrets.get(name, stage=CURRENT) if version is None else self._secrets.get(name, version=version)
-        )
+    def read(
+        self,
+        name: str,
+        version: str | None = None,
+        provisioned_chain_parts: int | None = None,
+        manifest_value: SecretValue | None = None,
+    ) -> AssembledSet:
+        """The set at AWSCURRENT, or at `version` (a rotation's token); a caller
+        that already holds the manifest's value may pass it in."""
+        calls = 0 if manifest_value is not None else 1
+        if manifest_value is None:
+            manifest_value = (
+                self._secrets.get(name, stage=CURRENT) if version is None else self._secrets.get(name, version=version)
+            )
         manifest = Manifest.from_json(manifest_value.value)
         check_belongs(manifest, name)
         names = [p.name for p in manifest.parts]

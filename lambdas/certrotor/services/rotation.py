@@ -223,12 +223,17 @@ class RotationService:
         if pending.value == INITIAL_VALUE:
             return None
         version = Manifest.from_json(pending.value).version
-        if version != token and pending.value != self._secrets.get(cert_set.name, stage=CURRENT).value:
-            # Only Secrets Manager's copy of the current value may name another version.
+        if version == token:
+            assembled = SetReader(self._secrets).read(
+                cert_set.name, version=token, provisioned_chain_parts=cert_set.chain_parts, manifest_value=pending
+            )
+        elif pending.value == self._secrets.get(cert_set.name, stage=CURRENT).value:
+            # Secrets Manager's copy of the current value: prove the set it names.
+            assembled = SetReader(self._secrets).read(
+                cert_set.name, version=version, provisioned_chain_parts=cert_set.chain_parts
+            )
+        else:
             raise IntegrityError(f"the pending manifest of {cert_set.name} names version {version}, not {token}")
-        assembled = SetReader(self._secrets).read(
-            cert_set.name, version=version, provisioned_chain_parts=cert_set.chain_parts
-        )
         return verify_set(
             assembled,
             now=self._now(),
