@@ -34,7 +34,7 @@ DEFAULT_DIRECTORY = "/run/certrotor"
 DEFAULT_DEADLINE = 60.0
 
 EXIT_OK = 0
-EXIT_REFUSED = 2  # the set failed verification: tampered, mixed versions, expired, wrong names
+EXIT_REFUSED = 2  # the set failed verification: tampered, mixed versions, expired, chain not from the CA
 EXIT_AWS = 3  # AWS unreachable, denied or not found, or the deadline passed
 EXIT_FILES = 4  # the files could not be written safely (directory refused, disk)
 EXIT_SOFTWARE = 70  # a bug (sysexits EX_SOFTWARE)
