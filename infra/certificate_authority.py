@@ -7,11 +7,11 @@ in general-purpose or short-lived-certificate usage mode.
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_acmpca as acmpca
-from certrotor.config import CaConfig
 from constructs import Construct
 
+from certrotor.config import CaConfig
 from infra.constants import (
     CA_KEY_ALGORITHM,
     CA_SIGNING_ALGORITHM,
@@ -63,7 +63,7 @@ class CertificateAuthority(Construct):
             certificate_authority_arn=authority.attr_arn,
             certificate_signing_request=authority.attr_certificate_signing_request,
             signing_algorithm=CA_SIGNING_ALGORITHM,
-            template_arn=f"arn:{Stack.of(self).partition}:acm-pca:::template/{ROOT_CA_TEMPLATE}",
+            template_arn=_template_arn(self, ROOT_CA_TEMPLATE),
             validity=acmpca.CfnCertificate.ValidityProperty(type="YEARS", value=CA_VALIDITY_YEARS),
         )
         activation = acmpca.CfnCertificateAuthorityActivation(
@@ -75,3 +75,20 @@ class CertificateAuthority(Construct):
         )
         self.arn = authority.attr_arn
         self.activation = activation
+
+
+def _template_arn(scope: Construct, template: str) -> str:
+    """A Private CA template ARN in the stack's partition.
+
+    ``certrotor.config.template_arn`` covers the end-entity templates of a
+    set's usage; the root CA template is not one of them. Same shape:
+    ``arn:<partition>:acm-pca:::template/<name>``.
+    """
+    return Stack.of(scope).format_arn(
+        service="acm-pca",
+        region="",
+        account="",
+        resource="template",
+        resource_name=template,
+        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+    )

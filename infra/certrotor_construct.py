@@ -13,9 +13,9 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from certrotor.config import CertrotorConfig
 from constructs import Construct
 
+from certrotor.config import CertrotorConfig
 from infra.certificate_authority import CertificateAuthority
 from infra.constants import (
     ENV_CA_ARN,
@@ -138,7 +138,8 @@ class Certrotor(Construct):
             memory_size=MONITOR_MEMORY_MB,
         )
         for certificate in self.certificates:
-            certificate.grant_manifest_read(self.monitor.function)
+            # The monitor only gets each manifest's current value (services.expiry).
+            certificate.grant_manifest_value_read(self.monitor.function)
         events.Rule(
             self,
             "MonitorSchedule",

@@ -30,10 +30,10 @@ from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from certrotor.config import CertrotorConfig, template_arn
-from certrotor.errors import ConfigError
 from constructs import Construct
 
+from certrotor.config import CertrotorConfig, template_arn
+from certrotor.errors import ConfigError
 from infra.constants import METRICS_NAMESPACE, SERVICE_DIMENSION
 from infra.lambda_function import CertrotorFunction, FunctionSettings
 from infra.monitoring import Monitoring
@@ -204,6 +204,8 @@ class IssuerApi(Construct):
                 )
             )
         self.issuer.add_to_policy(iam.PolicyStatement(actions=list(CA_ACTIONS), resources=[ca_arn]))
+        # Status and issue-now describe the manifest (its pending version) and
+        # read its value: DescribeSecret and GetSecretValue.
         for certificate in certificates:
             certificate.grant_manifest_read(self.function)
         manifests = [certificate.manifest_secret.secret_arn for certificate in certificates]

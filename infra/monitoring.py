@@ -17,18 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, RemovalPolicy
+import jsii
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as sns_subscriptions
-from certrotor.config import CertrotorConfig
+from aws_cdk.interfaces import aws_events as events_refs
 from constructs import Construct
 
+from certrotor.config import CertrotorConfig
 from infra.constants import (
     METRIC_DAYS_TO_EXPIRY,
     METRIC_REDEPLOY_FAILED,
@@ -49,6 +50,11 @@ ECS_FAILED_DEPLOYMENT = "SERVICE_DEPLOYMENT_FAILED"
 ECS_DEPLOYMENT_IN_PROGRESS = "SERVICE_DEPLOYMENT_IN_PROGRESS"
 # A circuit-breaker rollback starts as a new deployment whose reason says so.
 ECS_ROLLBACK_REASONS = ("*rolling back*", "*rollback*")
+CLOUDWATCH = "cloudwatch.amazonaws.com"
+EVENTBRIDGE = "events.amazonaws.com"
+# What a publisher needs of the topic's key: SNS encrypts each message under
+# a data key and decrypts it for delivery.
+TOPIC_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey*")
 
 
 class Monitoring(Construct):
@@ -70,15 +76,30 @@ class Monitoring(Construct):
             # Holds no data at rest beyond undelivered notifications.
             removal_policy=RemovalPolicy.DESTROY,
         )
+        stack = Stack.of(self)
+        self._account = stack.account
         # CloudWatch alarms publish to an encrypted topic only when the key
-        # lets them encrypt for it (the SNS event target grants EventBridge).
+        # lets them encrypt for it. SourceAccount/SourceArn keep another
+        # account's alarms from using the key (confused deputy).
         self.topic_key.add_to_resource_policy(
             iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                principals=[iam.ServicePrincipal(CLOUDWATCH)],
+                actions=list(TOPIC_KEY_ACTIONS),
                 resources=["*"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
             )
         )
+        self._eventbridge_allowed = False
         self.topic = sns.Topic(
             self,
             "AlarmTopic",
@@ -206,9 +227,8 @@ class Monitoring(Construct):
             ),
         )
         rule.add_target(
-            events_targets.SnsTopic(
-                self.topic,
-                message=events.RuleTargetInput.from_text(
+            self._topic_target(
+                events.RuleTargetInput.from_text(
                     f"certrotor: rotation of {_field('$.detail.additionalEventData.SecretId')} "
                     f"failed: {_field('$.detail.errorMessage')}"
                 ),
@@ -244,9 +264,8 @@ class Monitoring(Construct):
             ),
         )
         rule.add_target(
-            events_targets.SnsTopic(
-                self.topic,
-                message=events.RuleTargetInput.from_text(
+            self._topic_target(
+                events.RuleTargetInput.from_text(
                     f"certrotor: ECS deployment {_field('$.detail.deploymentId')} "
                     f"of {_field('$.resources[0]')}: {_field('$.detail.eventName')} "
                     f"({_field('$.detail.reason')})"
@@ -266,6 +285,35 @@ class Monitoring(Construct):
         )
 
     # ------------------------------------------------------------------
+
+    def _topic_target(self, message: events.RuleTargetInput) -> events.IRuleTarget:
+        """The alarm topic as an EventBridge target, EventBridge allowed once."""
+        if not self._eventbridge_allowed:
+            self._allow_eventbridge()
+            self._eventbridge_allowed = True
+        return _TopicTarget(self.topic, message)
+
+    def _allow_eventbridge(self) -> None:
+        # The topic policy is where EventBridge is held to this account: a
+        # rule of another account cannot publish, so cannot use the key.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(EVENTBRIDGE)],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": self._account}},
+            )
+        )
+        # No SourceAccount/SourceArn here: Amazon SNS documents that these
+        # keys are not supported in a key policy for EventBridge-to-encrypted-
+        # topic delivery; with them every event notification would be dropped.
+        self.topic_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(EVENTBRIDGE)],
+                actions=list(TOPIC_KEY_ACTIONS),
+                resources=["*"],
+            )
+        )
 
     def _service_metric(self, metric_name: str) -> cloudwatch.Metric:
         return cloudwatch.Metric(
@@ -295,6 +343,22 @@ class Monitoring(Construct):
         alarm.add_alarm_action(action)
         alarm.add_ok_action(action)
         self.alarms.append(alarm)
+
+
+@jsii.implements(events.IRuleTarget)
+class _TopicTarget:
+    """An SNS topic as a rule target, without the grant ``SnsTopic`` adds.
+
+    ``aws_events_targets.SnsTopic`` allows ``events.amazonaws.com`` to
+    publish with no condition; ``Monitoring`` grants it with SourceAccount.
+    """
+
+    def __init__(self, topic: sns.ITopic, message: events.RuleTargetInput) -> None:
+        self._topic = topic
+        self._message = message
+
+    def bind(self, rule: events_refs.IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(arn=self._topic.topic_arn, input=self._message, target_resource=self._topic)
 
 
 def _rule_matches(rule: events.Rule) -> cloudwatch.Metric:

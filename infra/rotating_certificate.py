@@ -21,22 +21,28 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagSuppressions
-from certrotor.config import CertificateSetConfig, template_arn
 from constructs import Construct, IDependable
 
+from certrotor.config import CertificateSetConfig, template_arn
 from infra.constants import INITIAL_SECRET_VALUE
 
-# What the rotation function does to each secret of its set.
+# What the rotation function does to each secret of its set: the calls of
+# certrotor.services.rotation through certrotor.aws.secrets. It tags the
+# manifest but never removes a tag.
 ROTATION_SECRET_ACTIONS = (
     "secretsmanager:DescribeSecret",
     "secretsmanager:GetSecretValue",
     "secretsmanager:PutSecretValue",
     "secretsmanager:UpdateSecretVersionStage",
     "secretsmanager:TagResource",
-    "secretsmanager:UntagResource",
 )
-ROTATION_KMS_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
+# Secrets Manager encrypts each value under a data key: PutSecretValue needs
+# GenerateDataKey, GetSecretValue needs Decrypt. kms:Encrypt is only for
+# re-encrypting versions when a secret changes key, which rotation never does.
+ROTATION_KMS_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 READ_SECRET_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
+# Reading a value alone (the monitor): no metadata, no versions.
+READ_VALUE_ACTIONS = ("secretsmanager:GetSecretValue",)
 READ_KMS_ACTIONS = ("kms:Decrypt",)
 ISSUE_ACTIONS = ("acm-pca:IssueCertificate",)
 CA_READ_ACTIONS = (
@@ -56,8 +62,8 @@ class RotatingCertificate(Construct):
     :param rotation_function: the certrotor rotation Lambda
         (``certrotor.handlers.rotate.lambda_handler``). It is granted, on
         this set only: the Secrets Manager calls of the four rotation steps
-        on the set's secrets; Decrypt/Encrypt/GenerateDataKey on the set's
-        KMS keys through Secrets Manager; IssueCertificate with the set's
+        on the set's secrets; Decrypt/GenerateDataKey on the set's KMS keys
+        through Secrets Manager; IssueCertificate with the set's
         template; and UpdateService/DescribeServices on the set's services.
         It must be a function whose role this app can change.
     :param removal_policy: for the secrets and KMS keys when removed from
@@ -160,8 +166,17 @@ class RotatingCertificate(Construct):
         ]
 
     def grant_manifest_read(self, grantee: iam.IGrantable) -> None:
-        """Let ``grantee`` read the manifest (and decrypt it); nothing else of the set."""
+        """Let ``grantee`` describe and read the manifest (and decrypt it); nothing else of the set.
+
+        For callers that look at the manifest's versions too (the issuer's
+        status and issue-now); a caller that only reads the current value
+        takes ``grant_manifest_value_read``.
+        """
         self._grant_identity_read(grantee, [self.manifest_secret], self.certificate_key)
+
+    def grant_manifest_value_read(self, grantee: iam.IGrantable) -> None:
+        """Let ``grantee`` get the manifest's value (and decrypt it); not describe it, nothing else."""
+        self._grant_identity_read(grantee, [self.manifest_secret], self.certificate_key, READ_VALUE_ACTIONS)
 
     def grant_read(self, grantee: iam.IGrantable) -> None:
         """Let a role of this app read the certificate: manifest and chain parts.
@@ -273,10 +288,11 @@ class RotatingCertificate(Construct):
         grantee: iam.IGrantable,
         secrets: Sequence[secretsmanager.Secret],
         key: kms.Key,
+        secret_actions: Sequence[str] = READ_SECRET_ACTIONS,
     ) -> None:
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=list(READ_SECRET_ACTIONS),
+                actions=list(secret_actions),
                 resources=[secret.secret_arn for secret in secrets],
             )
         )

@@ -15,9 +15,8 @@ SECRET_ACTIONS = {
     "secretsmanager:PutSecretValue",
     "secretsmanager:UpdateSecretVersionStage",
     "secretsmanager:TagResource",
-    "secretsmanager:UntagResource",
 }
-KMS_ACTIONS = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}
+KMS_ACTIONS = {"kms:Decrypt", "kms:GenerateDataKey"}
 CA_READ_ACTIONS = {
     "acm-pca:GetCertificate",
     "acm-pca:DescribeCertificateAuthority",
@@ -112,6 +111,24 @@ def test_rotation_role_has_exactly_the_runtime_contract(main: Any) -> None:
     assert grants(statements) == expected_rotation_grants(main)
 
 
+def test_rotation_role_may_not_remove_tags_from_secrets(main: Any) -> None:
+    statements = main.role_statements(main.stack.certrotor.rotation.role)
+
+    untagging = [s for s in statements if "secretsmanager:UntagResource" in s["Action"]]
+
+    assert untagging == []
+
+
+def test_rotation_role_uses_the_set_keys_only_to_generate_data_keys_and_decrypt(main: Any) -> None:
+    statements = main.role_statements(main.stack.certrotor.rotation.role)
+
+    kms = [s for s in statements if any(a.startswith("kms:") for a in s["Action"])]
+
+    assert kms
+    assert {a for s in kms for a in s["Action"]} == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert all(s["Condition"] == VIA_SECRETS_MANAGER for s in kms)
+
+
 def test_issue_certificate_is_always_conditioned_on_a_template(main: Any) -> None:
     statements = main.role_statements(main.stack.certrotor.rotation.role)
 
@@ -134,14 +151,13 @@ def test_redeploy_is_limited_to_the_configured_services(main: Any) -> None:
     }
 
 
-def test_monitor_role_reads_only_the_manifests_and_decrypts_only_their_key(main: Any) -> None:
+def test_monitor_role_gets_only_the_manifest_values_and_decrypts_only_their_key(main: Any) -> None:
     monitor = main.stack.certrotor.monitor
     expected = set()
     for cert in main.stack.certrotor.certificates:
         manifest = key(main.resolve(cert.manifest_secret.secret_arn))
         expected |= {
             ("secretsmanager:GetSecretValue", manifest, key(None)),
-            ("secretsmanager:DescribeSecret", manifest, key(None)),
             (
                 "kms:Decrypt",
                 key(main.resolve(cert.certificate_key.key_arn)),
@@ -152,6 +168,14 @@ def test_monitor_role_reads_only_the_manifests_and_decrypts_only_their_key(main:
     expected |= {(a, key("*"), key(None)) for a in TRACING_ACTIONS}
 
     assert grants(main.role_statements(monitor.role)) == expected
+
+
+def test_monitor_role_may_not_describe_secrets(main: Any) -> None:
+    statements = main.role_statements(main.stack.certrotor.monitor.role)
+
+    secret_actions = {a for s in statements for a in s["Action"] if a.startswith("secretsmanager:")}
+
+    assert secret_actions == {"secretsmanager:GetSecretValue"}
 
 
 def test_function_roles_have_no_managed_policies(main: Any) -> None:

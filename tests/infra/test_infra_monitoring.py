@@ -178,17 +178,101 @@ def test_alarm_topic_refuses_publishing_without_tls(main: Any) -> None:
     )
 
 
-def test_cloudwatch_may_encrypt_for_the_alarm_topic(main: Any) -> None:
-    key = main.resources[main.logical_id(main.stack.certrotor.monitoring.topic_key)]
+ACCOUNT = {"Ref": "AWS::AccountId"}
+ALARMS_OF_THIS_ACCOUNT = {
+    "Fn::Join": [
+        "",
+        ["arn:", {"Ref": "AWS::Partition"}, ":cloudwatch:", {"Ref": "AWS::Region"}, ":", ACCOUNT, ":alarm:*"],
+    ]
+}
 
-    statements = key["Properties"]["KeyPolicy"]["Statement"]
 
-    assert {
-        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-        "Effect": "Allow",
-        "Principal": {"Service": "cloudwatch.amazonaws.com"},
-        "Resource": "*",
-    } in statements
+def topic_key_statements(synth: Any, service: str) -> list[dict[str, Any]]:
+    key = synth.resources[synth.logical_id(synth.stack.certrotor.monitoring.topic_key)]
+    return [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Principal") == {"Service": service}]
+
+
+def topic_policy_statements(synth: Any, service: str) -> list[dict[str, Any]]:
+    [policy] = synth.resources_of_type("AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    return [s for s in statements if s.get("Principal") == {"Service": service}]
+
+
+@pytest.mark.parametrize("synth_name", ["main", "created_ca"])
+def test_cloudwatch_may_encrypt_for_the_alarm_topic_only_for_alarms_of_this_account(
+    synth_name: str, request: Any
+) -> None:
+    synth = request.getfixturevalue(synth_name)
+
+    statements = topic_key_statements(synth, "cloudwatch.amazonaws.com")
+
+    assert statements == [
+        {
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": ACCOUNT},
+                "ArnLike": {"aws:SourceArn": ALARMS_OF_THIS_ACCOUNT},
+            },
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Resource": "*",
+        }
+    ]
+
+
+def test_eventbridge_may_publish_to_the_alarm_topic_only_for_rules_of_this_account(main: Any) -> None:
+    main.template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "events.amazonaws.com"},
+                                "Action": "sns:Publish",
+                                "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+    # One grant only: an unconditioned second one (SnsTopic's) would undo it.
+    assert len(topic_policy_statements(main, "events.amazonaws.com")) == 1
+
+
+def test_eventbridge_may_encrypt_for_the_alarm_topic(main: Any) -> None:
+    # Amazon SNS does not support SourceAccount/SourceArn in the key policy for
+    # EventBridge-to-encrypted-topic delivery: the topic policy holds EventBridge
+    # to this account, the key statement must stay unconditioned to deliver.
+    statements = topic_key_statements(main, "events.amazonaws.com")
+
+    assert statements == [
+        {
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Resource": "*",
+        }
+    ]
+
+
+@pytest.mark.parametrize("synth_name", ["main", "created_ca"])
+def test_no_service_may_publish_to_the_alarm_topic_for_another_account(synth_name: str, request: Any) -> None:
+    synth = request.getfixturevalue(synth_name)
+    [policy] = synth.resources_of_type("AWS::SNS::TopicPolicy").values()
+
+    allowed_services = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow" and "Service" in s.get("Principal", {})
+    ]
+
+    assert allowed_services
+    assert all(s["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT for s in allowed_services)
 
 
 def test_alarm_email_is_subscribed_when_configured(created_ca: Any) -> None:

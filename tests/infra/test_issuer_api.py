@@ -13,8 +13,8 @@ import pytest
 from aws_cdk import App, Aspects, Stack
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
-from certrotor.config import load_config
 
+from certrotor.config import load_config
 from infra.issuer_api import IssuerApi
 from infra.stack import CertrotorStack
 
@@ -107,6 +107,16 @@ def test_the_function_cannot_read_any_private_key(issuer_stack: tuple[Stack, Tem
     secrets = [s["Resource"]["Ref"] for s in reads]
     assert len(secrets) == 3
     assert all("Manifest" in ref and "PrivateKey" not in ref for ref in secrets)
+
+
+def test_the_function_may_describe_and_read_the_manifests_it_reports_on(issuer_stack: tuple[Stack, Template]) -> None:
+    _, template = issuer_stack
+    # Status reads the pending version (DescribeSecret) and the current manifest.
+    reads = [s for s in issuer_statements(template) if "secretsmanager:GetSecretValue" in s["Action"]]
+
+    assert reads
+    for statement in reads:
+        assert sorted(statement["Action"]) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
 
 
 def test_quota_use_alarms_at_eighty_percent(issuer_stack: tuple[Stack, Template]) -> None:
