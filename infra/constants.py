@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Duration
+
 from certrotor.handlers.runtime import CA_ARN_ENV, CONFIG_ENV
 from certrotor.layout.manifest import INITIAL_VALUE
 

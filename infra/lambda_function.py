@@ -17,9 +17,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from cdk_nag import NagSuppressions
-from certrotor.errors import ConfigError
 from constructs import Construct
 
+from certrotor.errors import ConfigError
 from infra.constants import (
     ENV_LOG_LEVEL,
     ENV_METRICS_NAMESPACE,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
-from certrotor.config import CertrotorConfig
 from constructs import Construct
 
+from certrotor.config import CertrotorConfig
 from infra.bundling import BundleTarget, lambda_code
 from infra.certrotor_construct import Certrotor
 from infra.issuer_api import IssuerApi

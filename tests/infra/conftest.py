@@ -32,8 +32,8 @@ from aws_cdk import App, Aspects, Stack  # noqa: E402
 from aws_cdk import aws_iam as iam  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
-from certrotor.config import CertrotorConfig, load_config  # noqa: E402
 
+from certrotor.config import CertrotorConfig, load_config  # noqa: E402
 from infra.bundling import BundleTarget, lambda_code  # noqa: E402
 from infra.certrotor_construct import Certrotor  # noqa: E402
 from infra.stack import CertrotorStack  # noqa: E402

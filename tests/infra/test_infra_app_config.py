@@ -11,9 +11,9 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+
 from certrotor.config import load_config
 from certrotor.errors import ConfigError
-
 from infra.app_config import config_from_context, context_flag
 from infra.certrotor_construct import Certrotor, log_retention
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
-from certrotor.layout.manifest import INITIAL_VALUE
 
+from certrotor.layout.manifest import INITIAL_VALUE
 from infra.rotating_certificate import RotatingCertificate
 
 SET_NAMES = ["tls/orders", "tls/payments", "mtls/ledger"]
