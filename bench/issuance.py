@@ -28,6 +28,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 from botocore.credentials import Credentials
+
 from certrotor.aws.ledger import Ledger
 from certrotor.client.request import FunctionUrlClient
 from certrotor.config import KeyAlgorithm, load_config

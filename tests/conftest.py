@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from certrotor.config import load_config
 from certrotor.local.ca import LocalCA
 from certrotor.local.emulator import Emulator

@@ -12,13 +12,14 @@ import socket
 from collections.abc import Callable
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
+
 from certrotor.config import KeyAlgorithm
 from certrotor.local.ca import LocalCA
 from certrotor.pki.bundle import Bundle, order_bundle
 from certrotor.pki.keys import PrivateKey, generate_key
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import NameOID
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,10 @@ import random
 from collections.abc import Callable, Sequence
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
 from certrotor.config import KeyAlgorithm, Usage
 from certrotor.errors import BundleError, PolicyError
 from certrotor.local.ca import LocalCA
@@ -27,9 +31,6 @@ from certrotor.pki.bundle import (
     serial_hex,
 )
 from certrotor.pki.keys import PrivateKey, generate_key
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 IssueSet = Callable[..., Bundle]
 

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+
 from certrotor.config import (
     DEFAULT_VALUE_LIMIT,
     KeyAlgorithm,

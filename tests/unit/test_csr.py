@@ -6,13 +6,14 @@ import base64
 import ipaddress
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+
 from certrotor.config import KeyAlgorithm
 from certrotor.errors import PolicyError
 from certrotor.pki.csr import MAX_CSR_BYTES, Names, build_csr, csr_names, csr_public_key, parse_csr
 from certrotor.pki.keys import PrivateKey, generate_key, public_key_matches
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
 
 
 @pytest.fixture

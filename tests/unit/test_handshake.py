@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+
 from certrotor.config import KeyAlgorithm
 from certrotor.errors import BundleError
 from certrotor.local.ca import LocalCA

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
 from certrotor.config import KeyAlgorithm
 from certrotor.errors import PolicyError
 from certrotor.pki.keys import (
@@ -13,8 +16,6 @@ from certrotor.pki.keys import (
     key_to_pem,
     public_key_matches,
 )
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 EC_CURVES = [(KeyAlgorithm.EC_P256, "secp256r1"), (KeyAlgorithm.EC_P384, "secp384r1")]
 RSA_SIZES = [(KeyAlgorithm.RSA_2048, 2048), (KeyAlgorithm.RSA_3072, 3072)]

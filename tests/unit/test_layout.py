@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 
 import pytest
+
 from certrotor.config import KeyAlgorithm
 from certrotor.errors import CapacityError, IntegrityError, NotIssuedError
 from certrotor.layout import LayoutSpec, Manifest, PartValue, SecretLayout, assemble, digest, split_bundle

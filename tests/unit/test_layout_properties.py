@@ -11,14 +11,15 @@ import re
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from certrotor.config import MAX_VALUE_LIMIT, MIN_VALUE_LIMIT, KeyAlgorithm
 from certrotor.errors import CapacityError
 from certrotor.layout import LayoutSpec, PartValue, SecretLayout, assemble, split_bundle
 from certrotor.layout.split import UNUSED_PART
 from certrotor.pki.bundle import Bundle, parse_bundle
 from certrotor.pki.keys import PrivateKey, generate_key, key_to_pem
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 ChainBuilder = Callable[[PrivateKey, PrivateKey, int], Bundle]
 

@@ -3,14 +3,15 @@
 The manifest is read first (at AWSCURRENT, or at a given VersionId); every
 part is then taken at the manifest's VersionId. For the current set that is
 one BatchGetSecretValue in the steady state; only parts whose AWSCURRENT has
-not moved yet (a rotation is finishing right now) are re-read by VersionId.
+not moved yet (a rotation is finishing right now) are re-read by VersionId,
+and every part is, when the caller may not use BatchGetSecretValue.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from certrotor.errors import IntegrityError, NotFoundError
+from certrotor.errors import AwsError, IntegrityError, NotFoundError, RetryableError
 from certrotor.layout import AssembledSet, Manifest, PartValue, assemble
 from certrotor.ports import CURRENT, SecretPort, SecretValue
 
@@ -49,7 +50,16 @@ class SetReader:
         parts: dict[str, PartValue] = {}
         if version is None:
             calls += 1
-            for part_name, value in self._secrets.get_current_many(names).items():
+            try:
+                batch = self._secrets.get_current_many(names)
+            except RetryableError:
+                raise
+            except AwsError:
+                # BatchGetSecretValue needs its own permission (on "*"), which a
+                # reader granted through the secrets' resource policies lacks;
+                # each part is then read on its own below.
+                batch = {}
+            for part_name, value in batch.items():
                 if value.version == manifest.version:
                     parts[part_name] = PartValue(value.value, value.version)
         for part_name in names:

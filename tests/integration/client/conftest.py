@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from certrotor.client.entrypoint import main
 from certrotor.config import load_config
 from certrotor.local.ca import LocalCA

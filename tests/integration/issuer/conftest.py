@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from botocore.credentials import Credentials
+
 from certrotor.client.request import FunctionUrlClient
 from certrotor.config import load_config
 from certrotor.local.ca import LocalCA

@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from certrotor.aws.ledger import Ledger
 from certrotor.client.request import (
     FunctionUrlClient,
@@ -25,8 +28,6 @@ from certrotor.local.gateway import IssuerGateway
 from certrotor.local.provision import LocalEnvironment
 from certrotor.pki.csr import build_csr
 from certrotor.pki.keys import generate_key
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .conftest import IDENTITIES, orders_policy
 

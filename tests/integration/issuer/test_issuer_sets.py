@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from certrotor import cli
 from certrotor.aws.ledger import Ledger
 from certrotor.aws.rotation_trigger import pending_version

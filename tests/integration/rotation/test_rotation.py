@@ -8,8 +8,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import certrotor.handlers.rotate as rotate_handler
 import pytest
+
+import certrotor.handlers.rotate as rotate_handler
 from certrotor.aws.ecs import EcsServices
 from certrotor.aws.pca import PrivateCA
 from certrotor.aws.secrets import SecretStore
@@ -390,3 +391,22 @@ def test_a_chain_that_cannot_fit_is_refused_before_anything_is_stored_or_issued(
     assert "raise chain_parts" in str(failed.value)
     assert failed.value.report.token not in stages(env, cert_set.key_secret_name)
     assert env.emulator.issued_certificates(env.ca_arn) == 0
+
+
+class NoBatchStore(SecretStore):
+    """A reader whose role lacks secretsmanager:BatchGetSecretValue."""
+
+    def get_current_many(self, secret_ids: Any) -> Any:
+        raise AwsError("BatchGetSecretValue: AccessDeniedException")
+
+
+def test_a_reader_without_the_batch_permission_reads_each_part(make_env: Callable[..., LocalEnvironment]) -> None:
+    # Given a rotated set and a reader that may not call BatchGetSecretValue
+    env = make_env()
+    cert_set = env.config.sets[0]
+    report = RotationDriver(env).rotate(cert_set.name)
+    reader = SetReader(NoBatchStore(env.emulator.client("secretsmanager")))
+    # When it reads the set, then it gets the whole set, one GetSecretValue per part
+    current = reader.read(cert_set.name)
+    assert current.manifest.version == report.token
+    assert reader.last.calls == 2 + len(cert_set.part_secret_names)

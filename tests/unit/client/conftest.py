@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+
 from certrotor.config import KeyAlgorithm
 from certrotor.layout import LayoutSpec, SecretLayout, split_bundle
 from certrotor.local.ca import LocalCA

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import NoCredentialsError
+
 from certrotor.client.entrypoint import (
     EXIT_AWS,
     EXIT_FILES,

@@ -7,9 +7,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import pkcs12
+
 from certrotor.client import files as files_module
 from certrotor.client.files import MaterialDirectoryError, write_atomically, write_material
-from cryptography.hazmat.primitives.serialization import pkcs12
 
 
 def mode_of(path: Path) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from certrotor.client.fetch import verify_fetched
 from certrotor.client.injected import assemble_from_env, without_material
 from certrotor.errors import BundleError, IntegrityError

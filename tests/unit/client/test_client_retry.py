@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
+
 from certrotor.client.fetch import JitteredBackoff, retry_within
 from certrotor.errors import AwsError, DeadlineError, IntegrityError, ThrottledError
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from certrotor.config import IssuerPolicy, KeyAlgorithm
 from certrotor.pki.csr import Names, build_csr
 from certrotor.pki.keys import generate_key
@@ -19,8 +22,6 @@ from certrotor.pki.policy import (
     load_csr,
     select_policy,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 CA_NOT_AFTER = NOW + dt.timedelta(days=365)

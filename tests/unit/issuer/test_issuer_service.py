@@ -7,6 +7,8 @@ import datetime as dt
 from collections.abc import Callable
 
 import pytest
+from cryptography import x509
+
 from certrotor.aws.ledger import LedgerEntry
 from certrotor.aws.pca import IssuedCertificate
 from certrotor.config import KeyAlgorithm, load_config
@@ -19,7 +21,6 @@ from certrotor.pki.keys import generate_key
 from certrotor.pki.policy import RequestRefused
 from certrotor.ports import CertificateAuthorityPort
 from certrotor.services.issuance import CertificateIssuer, LedgerPort
-from cryptography import x509
 
 NOW = dt.datetime.now(dt.UTC)
 ORDERS = "arn:aws:sts::123456789012:assumed-role/orders-task/abc"

@@ -8,6 +8,7 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
 from certrotor.local.gateway import Identity, SignatureRejected, function_url_event, verify_sigv4
 
 URL = "http://127.0.0.1:8080/sets/demo%2Fweb/issue"
