@@ -1,0 +1,436 @@
+"""RotationService's four steps against in-memory fakes: what each step
+writes, what a retry after a failure at each point converges on, and what is
+refused before anything is written."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from certrotor.config import CertificateSetConfig, CertrotorConfig, KeyAlgorithm
+from certrotor.errors import AwsError, BundleError, CapacityError, DeadlineError, IntegrityError, RotationError
+from certrotor.layout import AssembledSet
+from certrotor.local.ca import LocalCA
+from certrotor.pki.bundle import parse_bundle
+from certrotor.pki.keys import generate_key, key_to_pem
+from certrotor.ports import CURRENT, PENDING
+from certrotor.services.reader import SetReader
+from certrotor.services.rotation import TAG_ISSUING, TAG_REDEPLOYED, RotationRequest, RotationService, StepResult
+from tests.unit.rotation.fakes import FakeCA, FakeSecrets, FakeServices, provision, stage
+
+STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+
+
+def _public_der(public_key: Any) -> bytes:
+    return bytes(public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+@dataclass
+class Rig:
+    """One set provisioned in the fakes, and the service under test."""
+
+    config: CertrotorConfig
+    secrets: FakeSecrets
+    ca: FakeCA
+    services: FakeServices
+    rotation: RotationService
+
+    @property
+    def cert_set(self) -> CertificateSetConfig:
+        return self.config.sets[0]
+
+    @property
+    def name(self) -> str:
+        return self.cert_set.name
+
+    def run(self, step: str, token: str) -> StepResult:
+        """One invocation, with an event shaped like Secrets Manager's."""
+        event: dict[str, object] = {
+            "Step": step,
+            "SecretId": self.secrets.arn_of(self.name),
+            "ClientRequestToken": token,
+            "RotationToken": str(uuid.uuid4()),
+        }
+        return self.rotation.run(RotationRequest.parse(event), remaining_seconds=lambda: 60)
+
+    def start(self) -> str:
+        token = str(uuid.uuid4())
+        stage(self.secrets, self.name, token)
+        return token
+
+    def rotate_until_finish(self) -> str:
+        """A new token through createSecret, setSecret and testSecret."""
+        token = self.start()
+        for step in STEPS[:3]:
+            self.run(step, token)
+        return token
+
+    def rotate(self) -> str:
+        token = self.rotate_until_finish()
+        self.run("finishSecret", token)
+        return token
+
+    def current(self) -> AssembledSet:
+        return SetReader(self.secrets).read(self.name, provisioned_chain_parts=self.cert_set.chain_parts)
+
+    def current_version(self, name: str) -> str | None:
+        return self.secrets.describe(name).version_with(CURRENT)
+
+
+@pytest.fixture(scope="module")
+def fake_ca_authority(root_ca: LocalCA) -> LocalCA:
+    """The subordinate the fake Private CA signs with (made once: keys cost)."""
+    return root_ca.create_subordinate("certrotor fake Private CA")
+
+
+@pytest.fixture
+def make_rig(root_ca: LocalCA, fake_ca_authority: LocalCA) -> Callable[..., Rig]:
+    """A rig for BASE_SET with `set_overrides`; `fake_ca` and `fake_services`
+    replace the default fakes."""
+
+    def build(fake_ca: FakeCA | None = None, fake_services: FakeServices | None = None, **set_overrides: Any) -> Rig:
+        secrets = FakeSecrets()
+        ca = fake_ca or FakeCA(root_ca, fake_ca_authority)
+        services = fake_services or FakeServices()
+        config = provision(secrets, ca.ca_arn, **set_overrides)
+        return Rig(config, secrets, ca, services, RotationService(config, secrets, ca, services))
+
+    return build
+
+
+@pytest.fixture
+def rig(make_rig: Callable[..., Rig]) -> Rig:
+    return make_rig()
+
+
+# -- the whole rotation --------------------------------------------------------
+
+
+def test_the_four_steps_make_the_token_current_on_every_part_and_the_manifest(rig: Rig) -> None:
+    # Given a provisioned set with AWSPENDING staged on a new token
+    token = rig.start()
+
+    # When Secrets Manager runs the four steps
+    results = [rig.run(step, token) for step in STEPS]
+
+    # Then every secret of the set is at the token, AWSPENDING is gone,
+    # one certificate was requested and the service redeployed once
+    assert [r.action for r in results] == ["created", "nothing to set", "verified", "finished"]
+    for name in (rig.name, *rig.cert_set.part_secret_names):
+        info = rig.secrets.describe(name)
+        assert info.version_with(CURRENT) == token, name
+        assert info.version_with(PENDING) is None, name
+    assert rig.current().manifest.version == token
+    assert rig.ca.issue_count == 1
+    assert rig.services.redeployed == ["apps/web"]
+    assert rig.secrets.describe(rig.name).tags[TAG_REDEPLOYED] == token
+
+
+# -- createSecret ----------------------------------------------------------------
+
+
+def _race_on_key(rig: Rig) -> str:
+    """Another createSecret for the same token stores its key between this
+    one's lookup of the key and its put; returns the other writer's key PEM."""
+    other_pem = key_to_pem(generate_key(KeyAlgorithm.EC_P256))
+
+    def other_writer(name: str, version: str) -> None:
+        if name == rig.cert_set.key_secret_name:
+            rig.secrets.before_put = None
+            rig.secrets.put(name, other_pem, version)
+
+    rig.secrets.before_put = other_writer
+    return other_pem
+
+
+def test_a_create_racing_another_create_for_the_same_token_fails_and_keeps_the_other_writers_key(rig: Rig) -> None:
+    # Given another createSecret that stores its key for the same token first
+    token = rig.start()
+    other_pem = _race_on_key(rig)
+
+    # When this createSecret tries to store its own key
+    with pytest.raises(IntegrityError):
+        rig.run("createSecret", token)
+
+    # Then the stored key is the other writer's, and nothing was issued for ours
+    stored = rig.secrets.find(rig.cert_set.key_secret_name, token)
+    assert stored is not None and stored.value == other_pem
+    assert rig.ca.issue_count == 0
+
+
+def test_a_create_retried_after_losing_the_key_race_certifies_the_stored_key(rig: Rig) -> None:
+    # Given a createSecret that lost the race to store the key
+    token = rig.start()
+    other_pem = _race_on_key(rig)
+    with pytest.raises(IntegrityError):
+        rig.run("createSecret", token)
+
+    # When Secrets Manager retries createSecret, then testSecret
+    created = rig.run("createSecret", token)
+    tested = rig.run("testSecret", token)
+
+    # Then the pending set pairs the stored key with a certificate for it
+    assert (created.action, tested.action) == ("created", "verified")
+    pending = SetReader(rig.secrets).read(rig.name, version=token)
+    assert pending.key_pem == other_pem
+    leaf = parse_bundle(pending.bundle_pem).leaf
+    other_key = serialization.load_pem_private_key(other_pem.encode(), password=None)
+    assert _public_der(leaf.public_key()) == _public_der(other_key.public_key())
+    assert rig.ca.issue_count == 1
+
+
+def test_a_certificate_for_another_key_is_refused_before_any_chain_part_or_manifest_is_written(rig: Rig) -> None:
+    # Given a CA that answers with a certificate for a key that is not the set's
+    rig.ca.certify_instead = generate_key(KeyAlgorithm.EC_P256).public_key()
+    token = rig.start()
+
+    # When createSecret runs
+    with pytest.raises(BundleError):
+        rig.run("createSecret", token)
+
+    # Then no chain part and no manifest has a value at the token
+    for name in (*rig.cert_set.chain_secret_names, rig.name):
+        assert rig.secrets.find(name, token) is None, name
+    assert [w.secret for w in rig.secrets.puts] == [rig.cert_set.key_secret_name]
+
+
+def test_a_create_retried_after_the_wait_failed_reuses_the_recorded_certificate(rig: Rig) -> None:
+    # Given a createSecret whose wait for the certificate ran out of time
+    token = rig.start()
+    rig.ca.wait_failures.append(DeadlineError("certificate not issued within the time left"))
+    with pytest.raises(DeadlineError):
+        rig.run("createSecret", token)
+    issuing = rig.secrets.describe(rig.name).tags[TAG_ISSUING]
+    assert issuing.split(" ")[0] == token
+
+    # When Secrets Manager retries createSecret
+    result = rig.run("createSecret", token)
+
+    # Then the recorded certificate is stored; none was requested again
+    assert result.action == "created"
+    assert rig.ca.issue_count == 1
+    assert (
+        rig.ca.get(issuing.split(" ")[1]).certificate_pem
+        == SetReader(rig.secrets).read(rig.name, version=token).manifest.certificate
+    )
+
+
+@pytest.fixture(scope="module")
+def rsa_ca(root_ca: LocalCA) -> FakeCA:
+    """A Private CA with an RSA chain: each certificate alone is over 1,024
+    characters of PEM."""
+    root = LocalCA.create_root("certrotor RSA root", KeyAlgorithm.RSA_2048)
+    return FakeCA(root, root.create_subordinate("certrotor RSA Private CA", KeyAlgorithm.RSA_2048))
+
+
+def test_a_set_whose_ca_chain_cannot_fit_its_parts_stores_no_key_and_requests_no_certificate(
+    make_rig: Callable[..., Rig], rsa_ca: FakeCA
+) -> None:
+    # Given one chain part of 1,024 characters and an RSA CA chain
+    rig = make_rig(fake_ca=rsa_ca, chain_parts=1, value_limit=1024)
+    issued_before = rsa_ca.issue_count
+    token = rig.start()
+
+    # When createSecret runs
+    with pytest.raises(CapacityError):
+        rig.run("createSecret", token)
+
+    # Then no key was stored and no certificate requested
+    assert rig.secrets.find(rig.cert_set.key_secret_name, token) is None
+    assert rig.secrets.writes == []
+    assert rsa_ca.issue_count == issued_before
+
+
+# -- refused before anything is written --------------------------------------------
+
+
+def test_a_set_with_rotation_disabled_is_refused_and_nothing_is_written(rig: Rig) -> None:
+    # Given a staged token on a set whose rotation is disabled
+    token = rig.start()
+    rig.secrets.set_rotation_enabled(rig.name, False)
+
+    # When createSecret runs
+    with pytest.raises(RotationError, match="not enabled"):
+        rig.run("createSecret", token)
+
+    # Then nothing was written, requested or redeployed
+    assert rig.secrets.writes == []
+    assert rig.ca.issue_count == 0 and rig.services.attempts == []
+
+
+@pytest.mark.parametrize("which", ["a token never staged", "the previous version"])
+def test_a_token_that_is_not_staged_pending_is_refused_and_nothing_is_written(rig: Rig, which: str) -> None:
+    # Given a token that is not a version of the set, or one no longer staged
+    if which == "the previous version":
+        rig.rotate()
+        token = rig.secrets.describe(rig.name).version_with("AWSPREVIOUS")
+        assert token is not None
+    else:
+        token = str(uuid.uuid4())
+    writes, issued, attempts = len(rig.secrets.writes), rig.ca.issue_count, len(rig.services.attempts)
+
+    # When createSecret runs for it
+    with pytest.raises(RotationError):
+        rig.run("createSecret", token)
+
+    # Then nothing more was written, requested or redeployed
+    assert len(rig.secrets.writes) == writes
+    assert (rig.ca.issue_count, len(rig.services.attempts)) == (issued, attempts)
+
+
+def test_an_unknown_step_is_refused_and_nothing_is_written(rig: Rig) -> None:
+    # Given a staged token
+    token = rig.start()
+
+    # When an event names a step Secrets Manager does not have
+    with pytest.raises(RotationError, match="unknown rotation step"):
+        rig.run("deleteSecret", token)
+
+    # Then nothing was written, requested or redeployed
+    assert rig.secrets.writes == []
+    assert rig.ca.issue_count == 0 and rig.services.attempts == []
+
+
+# -- testSecret --------------------------------------------------------------------
+
+
+def test_testsecret_on_the_configuration_test_copy_proves_the_current_set(rig: Rig) -> None:
+    # Given a rotated set, and the pending copy of its current manifest that
+    # Secrets Manager makes when rotation is configured without rotating now
+    rig.rotate()
+    serial = rig.current().manifest.serial
+    token = str(uuid.uuid4())
+    stage(rig.secrets, rig.name, token, copy_current=True)
+
+    # When testSecret runs alone on the copy
+    result = rig.run("testSecret", token)
+
+    # Then the current set is proved
+    assert (result.action, result.serial) == ("verified", serial)
+
+
+def test_testsecret_before_the_first_issuance_has_nothing_to_test(rig: Rig) -> None:
+    # Given a set never rotated, and the configuration-test copy of its placeholder
+    token = str(uuid.uuid4())
+    stage(rig.secrets, rig.name, token, copy_current=True)
+
+    # When testSecret runs alone on the copy
+    result = rig.run("testSecret", token)
+
+    # Then there is nothing to prove yet, and nothing was written
+    assert result.action == "nothing issued yet to test"
+    assert rig.secrets.writes == []
+
+
+def test_testsecret_refuses_a_pending_manifest_naming_another_version_that_is_not_the_current_one(rig: Rig) -> None:
+    # Given two rotations, and a pending version holding the first one's
+    # (now previous) manifest
+    first = rig.rotate()
+    rig.rotate()
+    stale = rig.secrets.get(rig.name, version=first).value
+    token = rig.start()
+    rig.secrets.put(rig.name, stale, token)
+
+    # When testSecret runs on it
+    # Then it is refused: the manifest names neither the token nor the current set
+    with pytest.raises(IntegrityError, match="names version"):
+        rig.run("testSecret", token)
+
+
+# -- finishSecret ------------------------------------------------------------------
+
+
+def test_a_finish_that_stopped_after_promoting_some_parts_completes_on_retry_and_redeploys_once(rig: Rig) -> None:
+    # Given a finishSecret that promoted the key and the first chain part, then stopped
+    token = rig.rotate_until_finish()
+    for name in rig.cert_set.part_secret_names[:2]:
+        previous = rig.current_version(name)
+        rig.secrets.move_stage(name, CURRENT, token, previous)
+        rig.secrets.remove_stage(name, PENDING, token)
+
+    # When Secrets Manager retries finishSecret
+    result = rig.run("finishSecret", token)
+
+    # Then every secret is at the token, and the service was redeployed once
+    assert result.action == "finished"
+    for name in (rig.name, *rig.cert_set.part_secret_names):
+        assert rig.current_version(name) == token, name
+        assert rig.secrets.describe(name).version_with(PENDING) is None, name
+    assert rig.current().manifest.version == token
+    assert rig.services.redeployed == ["apps/web"]
+
+
+def test_a_strict_redeploy_that_fails_after_promotion_raises_and_records_no_redeploy(
+    make_rig: Callable[..., Rig],
+) -> None:
+    # Given redeploy_strict and a service whose redeploy fails
+    rig = make_rig(fake_services=FakeServices(failing={"apps/web"}), redeploy_strict=True)
+    token = rig.rotate_until_finish()
+
+    # When finishSecret runs
+    with pytest.raises(AwsError, match="redeploy failed"):
+        rig.run("finishSecret", token)
+
+    # Then the new set is current, but the redeploy is not recorded as done
+    assert rig.current().manifest.version == token
+    assert TAG_REDEPLOYED not in rig.secrets.describe(rig.name).tags
+
+
+def test_a_strict_finish_retried_after_a_failed_redeploy_redeploys_and_records_it(
+    make_rig: Callable[..., Rig],
+) -> None:
+    # Given a strict finishSecret whose redeploy failed after promotion
+    rig = make_rig(fake_services=FakeServices(failing={"apps/web"}), redeploy_strict=True)
+    token = rig.rotate_until_finish()
+    with pytest.raises(AwsError):
+        rig.run("finishSecret", token)
+
+    # When the service can be redeployed again and Secrets Manager retries
+    rig.services.failing.clear()
+    result = rig.run("finishSecret", token)
+
+    # Then the service is redeployed and the redeploy recorded for the token
+    assert result.redeployed == ["apps/web"]
+    assert rig.services.redeployed == ["apps/web"]
+    assert rig.secrets.describe(rig.name).tags[TAG_REDEPLOYED] == token
+
+
+TWO_SERVICES = [{"cluster": "apps", "service": "web"}, {"cluster": "apps", "service": "api"}]
+
+
+def test_a_failing_service_is_reported_and_the_redeploy_recorded_when_not_strict(
+    make_rig: Callable[..., Rig],
+) -> None:
+    # Given two services, one of which fails to redeploy, without redeploy_strict
+    rig = make_rig(fake_services=FakeServices(failing={"apps/api"}), services=TWO_SERVICES)
+    token = rig.rotate_until_finish()
+
+    # When finishSecret runs
+    result = rig.run("finishSecret", token)
+
+    # Then the failure is reported, the other service redeployed, and the token recorded
+    assert result.redeploy_failures == ["apps/api"]
+    assert result.redeployed == ["apps/web"]
+    assert rig.secrets.describe(rig.name).tags[TAG_REDEPLOYED] == token
+
+
+def test_a_finish_retried_after_a_reported_redeploy_failure_does_not_redeploy_again(
+    make_rig: Callable[..., Rig],
+) -> None:
+    # Given a finishSecret that reported a failed redeploy without redeploy_strict
+    rig = make_rig(fake_services=FakeServices(failing={"apps/api"}), services=TWO_SERVICES)
+    token = rig.rotate_until_finish()
+    rig.run("finishSecret", token)
+    attempts = list(rig.services.attempts)
+
+    # When Secrets Manager calls finishSecret again
+    result = rig.run("finishSecret", token)
+
+    # Then no service is redeployed a second time
+    assert result.action == "finished; services already redeployed"
+    assert rig.services.attempts == attempts
