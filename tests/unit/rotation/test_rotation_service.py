@@ -434,3 +434,20 @@ def test_a_finish_retried_after_a_reported_redeploy_failure_does_not_redeploy_ag
     # Then no service is redeployed a second time
     assert result.action == "finished; services already redeployed"
     assert rig.services.attempts == attempts
+
+
+def test_a_finish_before_create_completed_is_refused_and_promotes_nothing(rig: Rig) -> None:
+    # Given a createSecret that stored the key, then failed waiting for the certificate
+    token = rig.start()
+    rig.ca.wait_failures.append(DeadlineError("certificate not issued within the time left"))
+    with pytest.raises(DeadlineError):
+        rig.run("createSecret", token)
+    before = {name: rig.current_version(name) for name in (rig.name, *rig.cert_set.part_secret_names)}
+
+    # When finishSecret is invoked for the token out of order
+    with pytest.raises(IntegrityError):
+        rig.run("finishSecret", token)
+
+    # Then no secret of the set moved: the current key still matches the current certificate
+    assert {name: rig.current_version(name) for name in before} == before
+    assert rig.services.attempts == []
