@@ -250,11 +250,21 @@ class RotationService:
 
     def finish(self, cert_set: CertificateSetConfig, info: SecretInfo, token: str) -> StepResult:
         """AWSCURRENT to the token on every part, then the manifest; drop
-        AWSPENDING; then redeploy the set's services once per token."""
+        AWSPENDING; then redeploy the set's services once per token.
+
+        Everything is checked before any stage moves: a set that createSecret
+        did not complete is refused with nothing changed.
+        """
         if cert_set.redeploy_strict and info.tags.get(TAG_REDEPLOYED) != token:
             self._check_services_exist(cert_set)
-        for name in cert_set.part_secret_names:
-            self._promote(self._secrets.describe(name), token)
+        parts = [self._secrets.describe(name) for name in cert_set.part_secret_names]
+        unfinished = [part.name for part in parts if token not in part.versions]
+        if unfinished or self._secrets.find(cert_set.name, token) is None:
+            raise IntegrityError(
+                f"{cert_set.name} has no complete set at version {token}; createSecret did not complete"
+            )
+        for part in parts:
+            self._promote(part, token)
         self._promote(info, token)
         result = StepResult(Step.FINISH, cert_set.name, "finished")
         if info.tags.get(TAG_REDEPLOYED) == token:
@@ -268,8 +278,6 @@ class RotationService:
         return result
 
     def _promote(self, info: SecretInfo, token: str) -> None:
-        if token not in info.versions:
-            raise IntegrityError(f"{info.name} has no version {token}; createSecret did not complete")
         current = info.version_with(CURRENT)
         if current != token:
             self._secrets.move_stage(info.name, CURRENT, token, current)
