@@ -61,10 +61,10 @@ class PrivateCA:
         """The CA's own signing algorithm, as IssueCertificate must use it."""
         return str(self.describe()["CertificateAuthorityConfiguration"]["SigningAlgorithm"])
 
-    def ca_certificate_chain(self) -> str:
+    def ca_certificate_chain(self, refresh: bool = False) -> str:
         """The CA's certificate and its chain up to the root, PEM; cached for
-        the life of this object (a Lambda instance), like describe()."""
-        if self._chain is None:
+        the life of this object (a Lambda instance) unless `refresh`."""
+        if self._chain is None or refresh:
             with aws_call("GetCertificateAuthorityCertificate"):
                 resp = self._client.get_certificate_authority_certificate(CertificateAuthorityArn=self.ca_arn)
             chain = resp.get("CertificateChain") or ""

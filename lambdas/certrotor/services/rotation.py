@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from certrotor.config import CertificateSetConfig, CertrotorConfig, KeyAlgorithm, template_arn
-from certrotor.errors import AwsError, CertrotorError, ConfigError, IntegrityError, RotationError
+from certrotor.errors import AwsError, BundleError, CertrotorError, ConfigError, IntegrityError, RotationError
 from certrotor.layout import LayoutSpec, Manifest, split_bundle
 from certrotor.layout.manifest import INITIAL_VALUE
 from certrotor.layout.split import check_capacity
-from certrotor.pki.bundle import check_key_matches, order_bundle, parse_certificates
+from certrotor.pki.bundle import Bundle, check_key_matches, order_bundle, parse_certificates
 from certrotor.pki.csr import build_csr
 from certrotor.pki.keys import PrivateKey, generate_key, key_from_pem, key_to_pem
 from certrotor.ports import (
@@ -161,10 +161,12 @@ class RotationService:
         key = self._pending_key(cert_set, token, spec)
         certificate_arn = self._issue(cert_set, info, token, key)
         issued = self._ca.wait(certificate_arn, remaining_seconds)
-        # Private CA's chain may stop below the root; the CA's own chain
-        # completes it, and order_bundle drops what both contain.
-        pem = "\n".join((issued.certificate_pem, issued.chain_pem, self._ca_chain_pem()))
-        bundle = order_bundle(parse_certificates(pem))
+        try:
+            bundle = self._bundle(issued.certificate_pem, issued.chain_pem, refresh=False)
+        except BundleError:
+            # The CA's certificate may have been renewed since this function
+            # instance cached it: read it again once.
+            bundle = self._bundle(issued.certificate_pem, issued.chain_pem, refresh=True)
         # Never pair this rotation's key with a certificate for another key.
         check_key_matches(bundle, key)
         layout = split_bundle(spec, token, key_to_pem(key), bundle)
@@ -243,8 +245,14 @@ class RotationService:
             min_remaining=MIN_REMAINING,
         )
 
-    def _ca_chain_pem(self) -> str:
-        return self._ca.ca_certificate_chain()
+    def _ca_chain_pem(self, refresh: bool = False) -> str:
+        return self._ca.ca_certificate_chain(refresh=refresh)
+
+    def _bundle(self, certificate_pem: str, chain_pem: str, refresh: bool) -> Bundle:
+        """Leaf and chain in order; Private CA's chain may stop below the root,
+        so the CA's own chain completes it (order_bundle drops duplicates)."""
+        pem = "\n".join((certificate_pem, chain_pem, self._ca_chain_pem(refresh)))
+        return order_bundle(parse_certificates(pem))
 
     # -- finishSecret ---------------------------------------------------------
 

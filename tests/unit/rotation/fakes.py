@@ -303,7 +303,7 @@ class FakeCA:
     def signing_algorithm(self) -> str:
         return "SHA256WITHRSA" if isinstance(self.subordinate.key, rsa.RSAPrivateKey) else "SHA256WITHECDSA"
 
-    def ca_certificate_chain(self) -> str:
+    def ca_certificate_chain(self, refresh: bool = False) -> str:
         """GetCertificateAuthorityCertificate: the CA's certificate, then its chain."""
         return self.subordinate.pem + self.root.pem
 
@@ -336,7 +336,7 @@ class FakeCA:
         if leaf is None:
             raise NotFoundError(f"GetCertificate {certificate_arn}: ResourceNotFoundException")
         # GetCertificate's CertificateChain: the issuing CA's certificate and its chain.
-        return IssuedCertificate(certificate_arn, cert_to_pem(leaf), self.ca_certificate_chain())
+        return IssuedCertificate(certificate_arn, cert_to_pem(leaf), self.subordinate.pem + self.root.pem)
 
     def wait(self, certificate_arn: str, remaining_seconds: Callable[[], float]) -> IssuedCertificate:
         if self.wait_failures:

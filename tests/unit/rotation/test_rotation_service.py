@@ -451,3 +451,26 @@ def test_a_finish_before_create_completed_is_refused_and_promotes_nothing(rig: R
     # Then no secret of the set moved: the current key still matches the current certificate
     assert {name: rig.current_version(name) for name in before} == before
     assert rig.services.attempts == []
+
+
+def test_a_ca_certificate_renewed_since_it_was_cached_is_read_again_once(
+    rig: Rig, root_ca: LocalCA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a function instance whose cached CA chain is not the CA's current one
+    # (a certificate of another CA under the same root stands for the stale copy)
+    stale_chain = root_ca.create_subordinate("before renewal").pem + root_ca.pem
+    real_chain = rig.ca.ca_certificate_chain
+    reads: list[bool] = []
+
+    def chain(refresh: bool = False) -> str:
+        reads.append(refresh)
+        return real_chain(refresh) if refresh else stale_chain
+
+    monkeypatch.setattr(rig.ca, "ca_certificate_chain", chain)
+    token = rig.start()
+    # When createSecret assembles the issued certificate
+    result = rig.run("createSecret", token)
+    # Then it read the chain again, once, and stored the set with one certificate
+    assert result.action == "created"
+    assert reads.count(True) == 1
+    assert rig.ca.issue_count == 1
