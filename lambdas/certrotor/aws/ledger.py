@@ -16,6 +16,8 @@ One table, items keyed by partition `pk` and sort key `sk`:
 from __future__ import annotations
 
 import datetime as dt
+import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,11 @@ import boto3
 from botocore.exceptions import ClientError
 
 from certrotor.aws.errors import aws_call, error_code, translate
+from certrotor.errors import RetryableError
+
+# Attempts to record an issued certificate through transaction conflicts.
+RECORD_ATTEMPTS = 5
+_TRANSIENT_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 
 PK = "pk"
 SK = "sk"
@@ -95,34 +102,36 @@ class Ledger:
             "issued_at": {"S": entry.issued_at},
             "source": {"S": entry.source},
         }
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": item,
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table_name,
-                            "Key": {PK: {"S": ca_key(entry.ca_arn)}, SK: {"S": COUNT_SK}},
-                            "UpdateExpression": "ADD issued :one",
-                            "ExpressionAttributeValues": {":one": {"N": "1"}},
-                        }
-                    },
-                ]
-            )
-        except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if error_code(exc) == "TransactionCanceledException" and any(
-                r.get("Code") == "ConditionalCheckFailed" for r in reasons
-            ):
-                return False
-            raise translate(exc, "TransactWriteItems ledger") from exc
-        return True
+        items = [
+            {"Put": {"TableName": self.table_name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": {PK: {"S": ca_key(entry.ca_arn)}, SK: {"S": COUNT_SK}},
+                    "UpdateExpression": "ADD issued :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            },
+        ]
+        # Concurrent issuances all update the one counter item, so DynamoDB
+        # cancels some transactions with TransactionConflict, which botocore
+        # does not retry. The certificate is already paid for: retry here so
+        # it is recorded, and answer "try again" (not an error) if it still is not.
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return True
+            except ClientError as exc:
+                reasons = {r.get("Code") for r in exc.response.get("CancellationReasons") or []}
+                cancelled = error_code(exc) == "TransactionCanceledException"
+                if cancelled and "ConditionalCheckFailed" in reasons:
+                    return False
+                if not (cancelled and reasons & _TRANSIENT_REASONS):
+                    raise translate(exc, "TransactWriteItems ledger") from exc
+                if attempt + 1 == RECORD_ATTEMPTS:
+                    raise RetryableError("TransactWriteItems ledger: transaction conflicts persisted") from exc
+                time.sleep(0.05 * 2**attempt * (0.5 + random.random()))
+        return True  # pragma: no cover - the loop always returns or raises
 
     def count(self, ca_arn: str) -> int:
         """Certificates recorded for the CA (strongly consistent)."""

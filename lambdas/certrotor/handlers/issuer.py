@@ -103,6 +103,7 @@ class IssuerSettings:
 class IssuerWiring:
     settings: IssuerSettings
     issuer: CertificateIssuer
+    home_account: str
     pca_client: Any
     """The Private CA boto3 client (its event hooks are where tests inject faults)."""
     secrets: SecretStore
@@ -117,11 +118,15 @@ def _wiring_for(env_items: tuple[tuple[str, str], ...]) -> IssuerWiring:
     config = settings.base.config
     pca_client = client("acm-pca")
     ca = PrivateCA(settings.base.ca_arn, pca_client)
+    # Role-name patterns in the policies name roles of this account; which
+    # account that is, STS says (GetCallerIdentity needs no permission).
+    home_account = str(client("sts").get_caller_identity()["Account"])  # type: ignore[attr-defined]
     issuer = CertificateIssuer(
         config,
         ca,
         Ledger(settings.ledger_table, client("dynamodb")),
         logger=logger,  # type: ignore[arg-type]
+        home_account=home_account,
     )  # type: ignore[arg-type]
     idempotency = IdempotencyConfig(
         event_key_jmespath="[principal, csr_sha256, validity_days]",
@@ -147,6 +152,7 @@ def _wiring_for(env_items: tuple[tuple[str, str], ...]) -> IssuerWiring:
 
     return IssuerWiring(
         settings=settings,
+        home_account=home_account,
         issuer=issuer,
         pca_client=pca_client,
         secrets=SecretStore(client("secretsmanager")),
@@ -195,7 +201,9 @@ def use_rotation_trigger(trigger: RotationTriggerPort | None) -> None:
 
 def managed_sets() -> ManagedSets:
     wired = wiring()
-    return ManagedSets(wired.settings.base.config, wired.secrets, _trigger_override or wired.trigger)  # type: ignore[arg-type]
+    return ManagedSets(  # type: ignore[arg-type]
+        wired.settings.base.config, wired.secrets, _trigger_override or wired.trigger, wired.home_account
+    )
 
 
 # --------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 
 from certrotor.config import IssuerPolicy, Usage
 from certrotor.errors import PolicyError
@@ -38,7 +39,7 @@ SHORT_LIVED_MAX_DAYS = 7
 
 _PEM_CSR_BEGIN = b"-----BEGIN CERTIFICATE REQUEST-----"
 # One DNS label (RFC 1123 section 2.1), letters, digits and inner hyphens.
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/(.+)$")
 _IAM_ROLE = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/(?:.*/)?([^/]+)$")
 
@@ -58,6 +59,9 @@ class Rule:
     UNKNOWN_PRINCIPAL = "unknown_principal"
     RATE_LIMITED = "rate_limited"
     INVALID_REQUEST = "invalid_request"
+    SUBJECT_NOT_ALLOWED = "subject_not_allowed"
+    SAN_TYPE_NOT_ALLOWED = "san_type_not_allowed"
+    EXTENSION_NOT_ALLOWED = "extension_not_allowed"
     SET_NOT_ALLOWED = "set_not_allowed"
     UNKNOWN_SET = "unknown_set"
 
@@ -124,18 +128,25 @@ def caller_from_arn(user_arn: str) -> Caller:
     return Caller(user_arn, None, user_arn)
 
 
-def select_policy(policies: Sequence[IssuerPolicy], caller: Caller) -> IssuerPolicy:
+def select_policy(policies: Sequence[IssuerPolicy], caller: Caller, home_account: str | None = None) -> IssuerPolicy:
     """The first policy whose principal matches the caller.
 
     A principal starting with "arn:" is an fnmatch pattern over the role ARN
-    (or the caller's own ARN); anything else is a role-name pattern.
+    (or the caller's own ARN); anything else is a role-name pattern, which
+    names roles of the deploying account (`home_account`) only: a role of the
+    same name in another account is someone else.
     """
+    caller_account = caller.role_arn.split(":")[4] if caller.role_arn.count(":") >= 5 else None
     for policy in policies:
         pattern = policy.principal
         if pattern.startswith("arn:"):
             if fnmatch.fnmatchcase(caller.role_arn, pattern) or fnmatch.fnmatchcase(caller.arn, pattern):
                 return policy
-        elif caller.role_name is not None and fnmatch.fnmatchcase(caller.role_name, pattern):
+        elif (
+            caller.role_name is not None
+            and (home_account is None or caller_account == home_account)
+            and fnmatch.fnmatchcase(caller.role_name, pattern)
+        ):
             return policy
     raise RequestRefused(Rule.UNKNOWN_PRINCIPAL, f"{caller.role_arn} has no issuer policy")
 
@@ -192,15 +203,60 @@ def check_key(policy: IssuerPolicy, csr: x509.CertificateSigningRequest) -> str:
     return describe_key(key)
 
 
+# Extensions a CSR may carry. Private CA's end-entity templates set basic
+# constraints and key usage themselves, but a request that asks for more than
+# an end-entity TLS certificate is refused rather than trusted to be ignored.
+_ALLOWED_EXTENSIONS = (
+    x509.SubjectAlternativeName,
+    x509.BasicConstraints,
+    x509.KeyUsage,
+    x509.ExtendedKeyUsage,
+    x509.SubjectKeyIdentifier,
+)
+
+
+def check_contents(csr: x509.CertificateSigningRequest) -> None:
+    """Only what the policy checks may reach Private CA, which copies the
+    subject and SANs from the CSR: a subject of at most one CN, SANs of DNS
+    names and IP addresses only, no request to be a CA.
+
+    OpenSSL clients match a hostname against every CN when a certificate has
+    no DNS SAN, and other systems authorize on URI SANs or subject O/OU: an
+    unchecked field would be a name nobody allowed.
+    """
+    attributes = list(csr.subject)
+    if len(attributes) > 1 or any(a.oid != NameOID.COMMON_NAME for a in attributes):
+        raise RequestRefused(Rule.SUBJECT_NOT_ALLOWED, "the CSR's subject may hold one common name and nothing else")
+    try:
+        extensions = list(csr.extensions)
+    except (x509.DuplicateExtension, ValueError):
+        raise RequestRefused(Rule.NOT_PEM, "the CSR's extensions are malformed or repeated") from None
+    for extension in extensions:
+        value = extension.value
+        if not isinstance(value, _ALLOWED_EXTENSIONS):
+            raise RequestRefused(
+                Rule.EXTENSION_NOT_ALLOWED, f"the CSR may not carry the {extension.oid._name} extension"
+            )
+        if isinstance(value, x509.BasicConstraints) and value.ca:
+            raise RequestRefused(Rule.EXTENSION_NOT_ALLOWED, "the CSR asks to be a CA")
+        if isinstance(value, x509.SubjectAlternativeName):
+            others = [n for n in value if not isinstance(n, x509.DNSName | x509.IPAddress)]
+            if others:
+                kinds = ", ".join(sorted({type(n).__name__ for n in others}))
+                raise RequestRefused(Rule.SAN_TYPE_NOT_ALLOWED, f"only DNS and IP subject alternative names: {kinds}")
+
+
 def _labels(name: str) -> list[str] | None:
     """The labels of a DNS name (a leading "*" kept), or None if not a name."""
-    if not name or len(name) > 253 or name.endswith("."):
+    # ASCII first: lower() maps some non-ASCII letters onto ASCII ones (the
+    # Kelvin sign becomes "k"), and the name issued must be the name checked.
+    if not name or len(name) > 253 or name.endswith(".") or not name.isascii():
         return None
     labels = name.lower().split(".")
     for index, label in enumerate(labels):
         if label == "*" and index == 0 and len(labels) > 2:
             continue
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):
             return None
     return labels
 
@@ -295,6 +351,7 @@ def decide(
     the names are allowed, the validity fits the policy and the CA."""
     csr = load_csr(csr_pem)
     key = check_key(policy, csr)
+    check_contents(csr)
     names = csr_names(csr)
     check_names(policy, names)
     days = check_validity(policy, validity_days, ca_not_after, now, short_lived_ca)

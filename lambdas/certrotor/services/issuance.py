@@ -99,10 +99,12 @@ class CertificateIssuer:
         ledger: LedgerPort,
         now: Clock = _now,
         logger: logging.Logger | None = None,
+        home_account: str | None = None,
     ) -> None:
         self._config = config
         self._ca = ca
         self._ledger = ledger
+        self._home_account = home_account
         self._now = now
         self._log = logger or logging.getLogger("certrotor.issuance")
         self._ca_not_after: dt.datetime | None = None
@@ -110,7 +112,7 @@ class CertificateIssuer:
     def approve(self, user_arn: str, csr_pem: object, validity_days: object) -> PolicyDecision:
         """Every policy rule; RequestRefused names the one broken. Costs nothing."""
         caller = caller_from_arn(user_arn)
-        policy = select_policy(self._config.issuer_policies, caller)
+        policy = select_policy(self._config.issuer_policies, caller, self._home_account)
         return decide(
             policy,
             caller,
@@ -222,13 +224,20 @@ class ManagedSets:
     """Issue-now and status for the sets in the config, under the callers'
     policies. Reads only the manifest secret: never a key."""
 
-    def __init__(self, config: CertrotorConfig, secrets: SecretPort, trigger: RotationTriggerPort) -> None:
+    def __init__(
+        self,
+        config: CertrotorConfig,
+        secrets: SecretPort,
+        trigger: RotationTriggerPort,
+        home_account: str | None = None,
+    ) -> None:
         self._config = config
         self._secrets = secrets
         self._trigger = trigger
+        self._home_account = home_account
 
     def _authorize(self, user_arn: str, set_name: str) -> None:
-        policy = select_policy(self._config.issuer_policies, caller_from_arn(user_arn))
+        policy = select_policy(self._config.issuer_policies, caller_from_arn(user_arn), self._home_account)
         check_set_allowed(policy, set_name)
         try:
             self._config.set_named(set_name)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -129,3 +132,80 @@ def test_an_allowed_request_is_decided_with_its_digest_and_names() -> None:
     assert decision.names.dns_names == ("a.svc.internal",)
     assert len(decision.csr_sha256) == 64 and decision.validity_days == 7
     assert decision.key == "EC secp256r1"
+
+
+# -- what else a CSR may carry: only what the policy checks reaches Private CA
+
+
+def _csr_with(subject: x509.Name, sans: list[x509.GeneralName], extra: list[x509.ExtensionType] = ()) -> str:  # type: ignore[assignment]
+    key = generate_key(KeyAlgorithm.EC_P256)
+    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    for extension in extra:
+        builder = builder.add_extension(extension, critical=False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def _decide(csr: str, policy: IssuerPolicy = POLICY) -> object:
+    return decide(policy, ORDERS, csr, 7, CA_NOT_AFTER, NOW)
+
+
+def _cn(value: str) -> x509.NameAttribute:
+    return x509.NameAttribute(NameOID.COMMON_NAME, value)
+
+
+def test_a_uri_san_is_refused() -> None:
+    # SPIFFE-style identities are names the policy never checked
+    csr = _csr_with(
+        x509.Name([_cn("orders.internal")]),
+        [x509.DNSName("orders.internal"), x509.UniformResourceIdentifier("spiffe://prod/sa/admin")],
+    )
+    assert rule_of(lambda: _decide(csr)) == "san_type_not_allowed"
+
+
+def test_an_email_san_is_refused() -> None:
+    csr = _csr_with(x509.Name([_cn("orders.internal")]), [x509.DNSName("orders.internal"), x509.RFC822Name("a@b.c")])
+    assert rule_of(lambda: _decide(csr)) == "san_type_not_allowed"
+
+
+def test_a_second_common_name_is_refused() -> None:
+    # OpenSSL clients match a hostname against every CN of a certificate without DNS SANs
+    csr = _csr_with(x509.Name([_cn("orders.internal"), _cn("victim.internal")]), [x509.DNSName("orders.internal")])
+    assert rule_of(lambda: _decide(csr)) == "subject_not_allowed"
+
+
+def test_subject_attributes_other_than_the_common_name_are_refused() -> None:
+    subject = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "system:masters"), _cn("orders.internal")]
+    )
+    csr = _csr_with(subject, [x509.DNSName("orders.internal")])
+    assert rule_of(lambda: _decide(csr)) == "subject_not_allowed"
+
+
+def test_a_csr_asking_to_be_a_ca_is_refused() -> None:
+    csr = _csr_with(
+        x509.Name([_cn("orders.internal")]),
+        [x509.DNSName("orders.internal")],
+        [x509.BasicConstraints(ca=True, path_length=None)],
+    )
+    assert rule_of(lambda: _decide(csr)) == "extension_not_allowed"
+
+
+def test_a_plain_csr_with_an_empty_subject_is_allowed() -> None:
+    csr = _csr_with(x509.Name([]), [x509.DNSName("orders.internal")])
+    assert _decide(csr) is not None
+
+
+def test_a_role_name_pattern_does_not_match_the_same_role_name_in_another_account() -> None:
+    # Given the deploying account 123456789012 and a caller from another account named alike
+    stranger = caller_from_arn("arn:aws:sts::210987654321:assumed-role/orders-task/evil")
+    # Then the role-name policy is not theirs, while the home account's role still matches
+    assert rule_of(lambda: select_policy([POLICY], stranger, home_account="123456789012")) == "unknown_principal"
+    assert select_policy([POLICY], ORDERS, home_account="123456789012") is POLICY
+
+
+@pytest.mark.parametrize("name", ["evil\n.svc.internal", "\u212aey.svc.internal", "a\u0131.svc.internal"])
+def test_a_name_with_a_newline_or_non_ascii_letters_is_not_allowed(name: str) -> None:
+    # lower() would turn the Kelvin sign into "k": the name issued must be the name checked
+    assert not dns_name_allowed(name, ["*.svc.internal"])
