@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import hashlib
 import hmac
 import json
 import re
@@ -150,6 +151,11 @@ def verify_sigv4(
     signed = match.group("headers").split(";")
     if "host" not in signed or "x-amz-date" not in signed:
         raise SignatureRejected("the signature must cover host and x-amz-date")
+    # botocore's canonical request takes a signed x-amz-content-sha256 as the
+    # payload hash without hashing the body: hold it to the body received.
+    claimed = headers.get("x-amz-content-sha256")
+    if claimed is not None and claimed != hashlib.sha256(body).hexdigest():
+        raise SignatureRejected("x-amz-content-sha256 does not match the body")
     request = AWSRequest(method=method, url=url, data=body, headers={name: headers.get(name, "") for name in signed})
     request.context["timestamp"] = amz_date
     signer = SigV4Auth(

@@ -68,3 +68,14 @@ def test_the_event_carries_the_caller_and_the_raw_path() -> None:
     assert event["requestContext"]["authorizer"]["iam"]["userArn"] == "arn:aws:sts::1:x"
     assert event["rawPath"] == "/sets/demo%2Fweb/issue"
     assert event["body"] == "{}" and event["isBase64Encoded"] is False
+
+
+def test_a_signed_payload_hash_that_is_not_the_bodys_is_rejected() -> None:
+    # Given a request whose signature covers an x-amz-content-sha256 for another body
+    request = AWSRequest(method="POST", url=URL, data=b'{"a": 1}', headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    SigV4Auth(Credentials("AKIAORDERS", "secret"), "lambda", "us-east-1").add_auth(request)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    headers["host"] = "127.0.0.1:8080"
+    # When it arrives with any body, then the claimed hash is held to the body
+    with pytest.raises(SignatureRejected, match="x-amz-content-sha256"):
+        verify(headers, body=b'{"a": "swapped"}')
