@@ -104,6 +104,7 @@ class IssuerWiring:
     settings: IssuerSettings
     issuer: CertificateIssuer
     home_account: str
+    ledger: Ledger
     pca_client: Any
     """The Private CA boto3 client (its event hooks are where tests inject faults)."""
     secrets: SecretStore
@@ -121,10 +122,11 @@ def _wiring_for(env_items: tuple[tuple[str, str], ...]) -> IssuerWiring:
     # Role-name patterns in the policies name roles of this account; which
     # account that is, STS says (GetCallerIdentity needs no permission).
     home_account = str(client("sts").get_caller_identity()["Account"])  # type: ignore[attr-defined]
+    ledger = Ledger(settings.ledger_table, client("dynamodb"))
     issuer = CertificateIssuer(
         config,
         ca,
-        Ledger(settings.ledger_table, client("dynamodb")),
+        ledger,
         logger=logger,  # type: ignore[arg-type]
         home_account=home_account,
     )  # type: ignore[arg-type]
@@ -153,6 +155,7 @@ def _wiring_for(env_items: tuple[tuple[str, str], ...]) -> IssuerWiring:
     return IssuerWiring(
         settings=settings,
         home_account=home_account,
+        ledger=ledger,
         issuer=issuer,
         pca_client=pca_client,
         secrets=SecretStore(client("secretsmanager")),
@@ -202,7 +205,11 @@ def use_rotation_trigger(trigger: RotationTriggerPort | None) -> None:
 def managed_sets() -> ManagedSets:
     wired = wiring()
     return ManagedSets(  # type: ignore[arg-type]
-        wired.settings.base.config, wired.secrets, _trigger_override or wired.trigger, wired.home_account
+        wired.settings.base.config,
+        wired.secrets,
+        _trigger_override or wired.trigger,
+        wired.home_account,
+        wired.ledger,
     )
 
 

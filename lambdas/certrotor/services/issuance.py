@@ -23,11 +23,12 @@ from cryptography.hazmat.primitives import serialization
 
 from certrotor.aws.ledger import LedgerEntry
 from certrotor.aws.rotation_trigger import pending_version
-from certrotor.config import CertrotorConfig, template_arn
+from certrotor.config import CertrotorConfig, IssuerPolicy, template_arn
 from certrotor.errors import BundleError, ConfigError, NotIssuedError
 from certrotor.layout import Manifest
 from certrotor.pki.bundle import order_bundle, parse_certificates, serial_hex
 from certrotor.pki.policy import (
+    Caller,
     PolicyDecision,
     RequestRefused,
     Rule,
@@ -230,24 +231,41 @@ class ManagedSets:
         secrets: SecretPort,
         trigger: RotationTriggerPort,
         home_account: str | None = None,
+        ledger: LedgerPort | None = None,
+        now: Clock = _now,
     ) -> None:
         self._config = config
         self._secrets = secrets
         self._trigger = trigger
         self._home_account = home_account
+        self._ledger = ledger
+        self._now = now
 
-    def _authorize(self, user_arn: str, set_name: str) -> None:
-        policy = select_policy(self._config.issuer_policies, caller_from_arn(user_arn), self._home_account)
+    def _authorize(self, user_arn: str, set_name: str) -> tuple[Caller, IssuerPolicy]:
+        caller = caller_from_arn(user_arn)
+        policy = select_policy(self._config.issuer_policies, caller, self._home_account)
         check_set_allowed(policy, set_name)
         try:
             self._config.set_named(set_name)
         except ConfigError:
             raise RequestRefused(Rule.UNKNOWN_SET, f"no managed set named {set_name!r}") from None
+        return caller, policy
 
     def issue_now(self, user_arn: str, set_name: str) -> str:
         """Start a rotation now; returns its token (the version to wait for).
-        RotationInProgressError names the token of one already running."""
-        self._authorize(user_arn, set_name)
+        RotationInProgressError names the token of one already running.
+
+        Each issue-now pays for a certificate and redeploys services, so it
+        counts against the caller's rate like a CSR request does."""
+        caller, policy = self._authorize(user_arn, set_name)
+        if self._ledger is not None:
+            now = self._now()
+            if not self._ledger.take_rate_slot(caller.role_arn, policy.rate_per_minute, now):
+                raise RequestRefused(
+                    Rule.RATE_LIMITED,
+                    f"{caller.role_arn} may make {policy.rate_per_minute} requests a minute",
+                    retry_after=60 - now.second,
+                )
         return self._trigger.start(set_name)
 
     def status(self, user_arn: str, set_name: str) -> SetStatus:

@@ -20,7 +20,7 @@ from certrotor.pki.csr import build_csr
 from certrotor.pki.keys import generate_key
 from certrotor.pki.policy import RequestRefused
 from certrotor.ports import CertificateAuthorityPort
-from certrotor.services.issuance import CertificateIssuer, LedgerPort
+from certrotor.services.issuance import CertificateIssuer, LedgerPort, ManagedSets
 
 NOW = dt.datetime.now(dt.UTC)
 ORDERS = "arn:aws:sts::123456789012:assumed-role/orders-task/abc"
@@ -160,3 +160,32 @@ def test_quota_use_is_a_percentage_of_the_configured_quota(
     issuer, _, _ = parts
     result = issuer.issue(approved(issuer), "req", lambda: 10)
     assert result.quota_used_percent == pytest.approx(100 / 1_000_000)
+
+
+class CountingTrigger:
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    def start(self, secret_id: str) -> str:
+        self.started.append(secret_id)
+        return f"token-{len(self.started)}"
+
+
+def test_issue_now_counts_against_the_callers_rate() -> None:
+    # Given a caller allowed 2 requests a minute and the demo set
+    config = load_config(
+        {
+            **DEFAULT_CONFIG,
+            "issuer_policies": [{"principal": "orders-task", "sets": ["demo/*"], "rate_per_minute": 2}],
+        }
+    )
+    trigger = CountingTrigger()
+    sets = ManagedSets(config, secrets=None, trigger=trigger, ledger=FakeLedger(), now=lambda: NOW)  # type: ignore[arg-type]
+    # When it asks to issue now three times in one minute
+    sets.issue_now(ORDERS, "demo/web")
+    sets.issue_now(ORDERS, "demo/web")
+    with pytest.raises(RequestRefused) as caught:
+        sets.issue_now(ORDERS, "demo/web")
+    # Then the third is refused before any rotation (and certificate) starts
+    assert caught.value.rule == "rate_limited"
+    assert trigger.started == ["demo/web", "demo/web"]
