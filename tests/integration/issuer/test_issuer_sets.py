@@ -123,7 +123,7 @@ def test_an_unknown_set_is_not_found(make_issuer_env: Callable[..., LocalEnviron
 
 
 def test_the_ledger_counts_exactly_what_was_issued(gateway: IssuerGateway, orders: FunctionUrlClient) -> None:
-    # Given three certificates requested, one of them twice
+    # Given three certificates requested
     results = [request_certificate(orders, [f"l{i}.svc.internal"]) for i in range(3)]
     # When the ledger is read
     book = Ledger(gateway.tables.ledger, gateway.emulator.client("dynamodb"))
