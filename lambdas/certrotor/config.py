@@ -45,6 +45,16 @@ _CRON_HOURS_ITEM = re.compile(r"^(\*|\d{1,2}(?:-\d{1,2})?)(?:/(\d{1,2}))?$")
 _DURATION = re.compile(r"^(\d+)h$")
 
 
+def key_secret_name(set_name: str) -> str:
+    """The secret holding a set's private key alone."""
+    return f"{set_name}/key"
+
+
+def chain_secret_name(set_name: str, index: int) -> str:
+    """The secret holding a set's chain part `index`."""
+    return f"{set_name}/chain-{index}"
+
+
 class KeyAlgorithm(StrEnum):
     """Key types a set may use; anything weaker is refused."""
 
@@ -127,10 +137,10 @@ class CertificateSetConfig:
 
     @property
     def key_secret_name(self) -> str:
-        return f"{self.name}/key"
+        return key_secret_name(self.name)
 
     def chain_secret_name(self, index: int) -> str:
-        return f"{self.name}/chain-{index}"
+        return chain_secret_name(self.name, index)
 
     @property
     def chain_secret_names(self) -> tuple[str, ...]:

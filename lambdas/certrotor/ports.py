@@ -5,7 +5,7 @@ these. Nothing here imports boto3."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -20,6 +20,14 @@ IDEMPOTENCY_TOKEN_LENGTH = 36
 def idempotency_token(*parts: str) -> str:
     """A stable IssueCertificate IdempotencyToken from a request's identity."""
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:IDEMPOTENCY_TOKEN_LENGTH]
+
+
+def pending_version(versions: Mapping[str, Sequence[str]]) -> str | None:
+    """The version staged AWSPENDING that is not AWSCURRENT: a rotation in progress."""
+    for version, stages in versions.items():
+        if PENDING in stages and CURRENT not in stages:
+            return str(version)
+    return None
 
 
 @dataclass(frozen=True)

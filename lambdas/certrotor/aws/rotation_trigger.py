@@ -15,8 +15,8 @@ import boto3
 from botocore.exceptions import ClientError
 
 from certrotor.aws.errors import aws_call, error_code, translate
-from certrotor.aws.secrets import CURRENT, PENDING
 from certrotor.errors import RotationError
+from certrotor.ports import pending_version
 
 
 class RotationInProgressError(RotationError):
@@ -25,14 +25,6 @@ class RotationInProgressError(RotationError):
     def __init__(self, secret_id: str, token: str) -> None:
         super().__init__(f"a rotation of {secret_id} is already in progress (version {token})")
         self.token = token
-
-
-def pending_version(versions: dict[str, Any]) -> str | None:
-    """The version staged AWSPENDING that is not AWSCURRENT: a rotation in progress."""
-    for version, stages in versions.items():
-        if PENDING in stages and CURRENT not in stages:
-            return str(version)
-    return None
 
 
 class SecretsManagerRotationTrigger:

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from certrotor.config import chain_secret_name, key_secret_name
 from certrotor.errors import IntegrityError, NotIssuedError
 
 FORMAT_VERSION = 1
@@ -109,8 +110,8 @@ class Manifest:
             raise IntegrityError("manifest lists a part with an unknown role")
         # A manifest may only name its own set's secrets, in layout order, so
         # that no reader is sent to fetch (and combine) another set's key.
-        own = [f"{manifest.set_name}/key"]
-        own += [f"{manifest.set_name}/chain-{i}" for i in range(len(manifest.chain_parts))]
+        own = [key_secret_name(manifest.set_name)]
+        own += [chain_secret_name(manifest.set_name, i) for i in range(len(manifest.chain_parts))]
         if [manifest.key_part.name, *(p.name for p in manifest.chain_parts)] != own:
             raise IntegrityError(f"manifest of {manifest.set_name} lists parts that are not its own")
         return manifest

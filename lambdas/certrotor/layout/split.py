@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
+from certrotor.config import chain_secret_name, key_secret_name
 from certrotor.errors import BundleError, CapacityError, IntegrityError
 from certrotor.layout.manifest import Manifest, PartRef, PartRole, digest
 from certrotor.pki.bundle import Bundle, cert_to_pem, fingerprint, parse_certificates, serial_hex
@@ -36,10 +37,10 @@ class LayoutSpec:
 
     @property
     def key_name(self) -> str:
-        return f"{self.name}/key"
+        return key_secret_name(self.name)
 
     def chain_name(self, index: int) -> str:
-        return f"{self.name}/chain-{index}"
+        return chain_secret_name(self.name, index)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 from certrotor.local.emulator import Emulator
 from certrotor.local.provision import ROTATION_FUNCTION, LocalEnvironment
+from certrotor.ports import pending_version
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -94,10 +95,7 @@ class RotationDriver:
     def pending_token(self, name: str) -> str | None:
         """The token of a rotation in progress (AWSPENDING not on AWSCURRENT)."""
         versions = self._emulator.client("secretsmanager").describe_secret(SecretId=name).get("VersionIdsToStages", {})
-        for version, stages in versions.items():
-            if "AWSPENDING" in stages and "AWSCURRENT" not in stages:
-                return str(version)
-        return None
+        return pending_version(versions)
 
     def start(self, name: str, token: str | None = None) -> str:
         """Stage AWSPENDING as RotateSecret does; resume one in progress."""

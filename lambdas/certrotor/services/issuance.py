@@ -22,7 +22,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from certrotor.aws.ledger import LedgerEntry
-from certrotor.aws.rotation_trigger import pending_version
 from certrotor.config import CertrotorConfig, IssuerPolicy, template_arn
 from certrotor.errors import BundleError, ConfigError, NotIssuedError
 from certrotor.layout import Manifest
@@ -37,7 +36,7 @@ from certrotor.pki.policy import (
     decide,
     select_policy,
 )
-from certrotor.ports import CURRENT, CertificateAuthorityPort, SecretPort, idempotency_token
+from certrotor.ports import CURRENT, CertificateAuthorityPort, SecretPort, idempotency_token, pending_version
 
 Clock = Callable[[], dt.datetime]
 

@@ -17,13 +17,13 @@ import pytest
 
 from certrotor import cli
 from certrotor.aws.ledger import Ledger
-from certrotor.aws.rotation_trigger import pending_version
 from certrotor.aws.secrets import SecretStore
 from certrotor.client.request import FunctionUrlClient, IssuerHttpError, request_certificate, set_path
 from certrotor.local.driver import RotationDriver
 from certrotor.local.gateway import IssuerGateway
 from certrotor.local.provision import LocalEnvironment
 from certrotor.local.trigger import LocalRotationTrigger
+from certrotor.ports import pending_version
 from certrotor.services.rotation import TAG_REDEPLOYED
 
 from .conftest import IDENTITIES
