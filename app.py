@@ -22,8 +22,8 @@ from typing import Any
 from aws_cdk import App, Aspects, Environment
 from cdk_nag import AwsSolutionsChecks
 
-from infra.app_config import config_from_context, context_flag
-from infra.constants import (
+from certrotor_cdk.app_config import config_from_context, context_flag
+from certrotor_cdk.constants import (
     ARCHITECTURE_CONTEXT_KEY,
     CONFIG_CONTEXT_KEY,
     CONFIG_FILE_CONTEXT_KEY,
@@ -31,7 +31,7 @@ from infra.constants import (
     SKIP_BUNDLING_CONTEXT_KEY,
     STACK_NAME_CONTEXT_KEY,
 )
-from infra.stack import CertrotorStack
+from certrotor_cdk.stack import CertrotorStack
 
 CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
 

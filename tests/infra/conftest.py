@@ -34,9 +34,9 @@ from aws_cdk.assertions import Template  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from certrotor.config import CertrotorConfig, load_config  # noqa: E402
-from infra.bundling import BundleTarget, lambda_code  # noqa: E402
-from infra.certrotor_construct import Certrotor  # noqa: E402
-from infra.stack import CertrotorStack  # noqa: E402
+from certrotor_cdk.bundling import BundleTarget, lambda_code  # noqa: E402
+from certrotor_cdk.certrotor_construct import Certrotor  # noqa: E402
+from certrotor_cdk.stack import CertrotorStack  # noqa: E402
 
 CA_ARN = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555"
 ORDERS_READER = "arn:aws:iam::123456789012:role/orders-task"

@@ -14,8 +14,8 @@ from aws_cdk import aws_logs as logs
 
 from certrotor.config import load_config
 from certrotor.errors import ConfigError
-from infra.app_config import config_from_context, context_flag
-from infra.certrotor_construct import Certrotor, log_retention
+from certrotor_cdk.app_config import config_from_context, context_flag
+from certrotor_cdk.certrotor_construct import Certrotor, log_retention
 
 MINIMAL: dict[str, Any] = {
     "ca": {"arn": "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555"},

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from infra import bundling
-from infra.bundling import BundleTarget, PipBundler
-from infra.constants import LAMBDA_PACKAGE_DIR
+from certrotor_cdk import bundling
+from certrotor_cdk.bundling import BundleTarget, PipBundler
+from certrotor_cdk.constants import LAMBDA_PACKAGE_DIR
 
 
 class RecordingPip:

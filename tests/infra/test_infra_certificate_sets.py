@@ -8,7 +8,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from certrotor.layout.manifest import INITIAL_VALUE
-from infra.rotating_certificate import RotatingCertificate
+from certrotor_cdk.rotating_certificate import RotatingCertificate
 
 SET_NAMES = ["tls/orders", "tls/payments", "mtls/ledger"]
 

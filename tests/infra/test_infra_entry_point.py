@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.stack import CertrotorStack
+from certrotor_cdk.stack import CertrotorStack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from infra.rotating_certificate import RotatingCertificate
+from certrotor_cdk.rotating_certificate import RotatingCertificate
 
 SECRET_ACTIONS = {
     "secretsmanager:DescribeSecret",

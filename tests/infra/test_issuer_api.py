@@ -15,8 +15,8 @@ from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from certrotor.config import load_config
-from infra.issuer_api import IssuerApi
-from infra.stack import CertrotorStack
+from certrotor_cdk.issuer_api import IssuerApi
+from certrotor_cdk.stack import CertrotorStack
 
 from .conftest import MAIN_CONFIG
 

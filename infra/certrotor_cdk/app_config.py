@@ -19,7 +19,7 @@ from typing import Any
 
 from certrotor.config import CertrotorConfig, load_config
 from certrotor.errors import ConfigError
-from infra.constants import CONFIG_CONTEXT_KEY, CONFIG_FILE_CONTEXT_KEY
+from certrotor_cdk.constants import CONFIG_CONTEXT_KEY, CONFIG_FILE_CONTEXT_KEY
 
 _TRUE_WORDS = {"1", "true", "yes", "on"}
 

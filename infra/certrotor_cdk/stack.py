@@ -8,9 +8,9 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from certrotor.config import CertrotorConfig
-from infra.bundling import BundleTarget, lambda_code
-from infra.certrotor_construct import Certrotor
-from infra.issuer_api import IssuerApi
+from certrotor_cdk.bundling import BundleTarget, lambda_code
+from certrotor_cdk.certrotor_construct import Certrotor
+from certrotor_cdk.issuer_api import IssuerApi
 
 
 class CertrotorStack(Stack):

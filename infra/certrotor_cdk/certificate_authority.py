@@ -12,7 +12,7 @@ from aws_cdk import aws_acmpca as acmpca
 from constructs import Construct
 
 from certrotor.config import CaConfig
-from infra.constants import (
+from certrotor_cdk.constants import (
     CA_KEY_ALGORITHM,
     CA_SIGNING_ALGORITHM,
     CA_VALIDITY_YEARS,

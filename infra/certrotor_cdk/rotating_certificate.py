@@ -24,7 +24,7 @@ from cdk_nag import NagSuppressions
 from constructs import Construct, IDependable
 
 from certrotor.config import CertificateSetConfig, template_arn
-from infra.constants import INITIAL_SECRET_VALUE
+from certrotor_cdk.constants import INITIAL_SECRET_VALUE
 
 # What the rotation function does to each secret of its set: the calls of
 # certrotor.services.rotation through certrotor.aws.secrets. It tags the

@@ -20,7 +20,7 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from certrotor.errors import ConfigError
-from infra.constants import (
+from certrotor_cdk.constants import (
     ENV_LOG_LEVEL,
     ENV_METRICS_NAMESPACE,
     ENV_SERVICE_NAME,

@@ -28,7 +28,7 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-from infra.constants import (
+from certrotor_cdk.constants import (
     BUNDLE_CACHE_DIR,
     LAMBDA_PACKAGE_DIR,
     LAMBDA_REQUIREMENTS_FILE,

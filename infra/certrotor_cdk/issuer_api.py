@@ -34,10 +34,10 @@ from constructs import Construct
 
 from certrotor.config import CertrotorConfig, template_arn
 from certrotor.errors import ConfigError
-from infra.constants import METRICS_NAMESPACE, SERVICE_DIMENSION
-from infra.lambda_function import CertrotorFunction, FunctionSettings
-from infra.monitoring import Monitoring
-from infra.rotating_certificate import RotatingCertificate
+from certrotor_cdk.constants import METRICS_NAMESPACE, SERVICE_DIMENSION
+from certrotor_cdk.lambda_function import CertrotorFunction, FunctionSettings
+from certrotor_cdk.monitoring import Monitoring
+from certrotor_cdk.rotating_certificate import RotatingCertificate
 
 ISSUER_HANDLER = "certrotor.handlers.issuer.lambda_handler"
 ENV_LEDGER_TABLE = "CERTROTOR_LEDGER_TABLE"

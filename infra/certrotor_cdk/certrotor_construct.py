@@ -16,8 +16,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from certrotor.config import CertrotorConfig
-from infra.certificate_authority import CertificateAuthority
-from infra.constants import (
+from certrotor_cdk.certificate_authority import CertificateAuthority
+from certrotor_cdk.constants import (
     ENV_CA_ARN,
     ENV_CONFIG,
     MONITOR_HANDLER,
@@ -29,9 +29,9 @@ from infra.constants import (
     ROTATION_RESERVED_CONCURRENCY,
     ROTATION_TIMEOUT,
 )
-from infra.lambda_function import CertrotorFunction, FunctionSettings
-from infra.monitoring import Monitoring
-from infra.rotating_certificate import RotatingCertificate
+from certrotor_cdk.lambda_function import CertrotorFunction, FunctionSettings
+from certrotor_cdk.monitoring import Monitoring
+from certrotor_cdk.rotating_certificate import RotatingCertificate
 
 # The retention periods CloudWatch Logs accepts.
 _RETENTION_DAYS: tuple[tuple[int, logs.RetentionDays], ...] = (
@@ -64,7 +64,7 @@ class Certrotor(Construct):
     """certrotor for one configuration.
 
     :param config: the validated configuration (``certrotor.config.load_config``).
-    :param code: the Lambda asset, usually ``infra.bundling.lambda_code(...)``;
+    :param code: the Lambda asset, usually ``certrotor_cdk.bundling.lambda_code(...)``;
         one asset serves every function.
     :param architecture: must match the platform ``code`` was bundled for.
     :param removal_policy: for the secrets, their KMS keys and a created CA.

@@ -14,7 +14,7 @@ from aws_cdk import Duration
 from certrotor.handlers.runtime import CA_ARN_ENV, CONFIG_ENV
 from certrotor.layout.manifest import INITIAL_VALUE
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 LAMBDA_SOURCE_DIR = REPO_ROOT / "lambdas"
 LAMBDA_PACKAGE_DIR = LAMBDA_SOURCE_DIR / "certrotor"
 LAMBDA_REQUIREMENTS_FILE = REPO_ROOT / "requirements.txt"

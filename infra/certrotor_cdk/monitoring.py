@@ -30,7 +30,7 @@ from aws_cdk.interfaces import aws_events as events_refs
 from constructs import Construct
 
 from certrotor.config import CertrotorConfig
-from infra.constants import (
+from certrotor_cdk.constants import (
     METRIC_DAYS_TO_EXPIRY,
     METRIC_REDEPLOY_FAILED,
     METRIC_ROTATION_FAILED,
@@ -39,7 +39,7 @@ from infra.constants import (
     SERVICE_DIMENSION,
     SET_DIMENSION,
 )
-from infra.lambda_function import CertrotorFunction
+from certrotor_cdk.lambda_function import CertrotorFunction
 
 FAILURE_PERIOD = Duration.minutes(5)
 EXPIRY_PERIOD = Duration.hours(1)
