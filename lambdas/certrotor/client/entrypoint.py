@@ -4,6 +4,7 @@ set, verifies it, writes the files, then becomes the real server.
     certrotor-fetch --set tls/orders [--dir /run/certrotor] [--ca-file root.pem]
                     [--combined] [--pkcs12 [--pkcs12-password-file F]]
                     [--deadline 60] [--min-valid 1h] [--from-env] [--verbose]
+                    [--watch [--interval 5m] [--reload-signal HUP | --reload-command CMD]]
                     -- nginx -g 'daemon off;'
 
 Without a command it writes the files and exits 0. On failure it prints one
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from certrotor.client.files import MaterialDirectoryError, WrittenFiles, write_material
+from certrotor.client.watch_options import WatchArgs, add_watch_arguments, parse_watch
 from certrotor.errors import AwsError, BundleError, LayoutError, PolicyError
 from certrotor.services.verify import VerifiedSet
 
@@ -73,6 +75,7 @@ class FetchArgs:
     min_valid: dt.timedelta = dt.timedelta(0)
     from_env: bool = False
     verbose: bool = False
+    watch: WatchArgs | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--from-env", action="store_true", help="take the set from ECS-injected variables, not AWS")
     parser.add_argument("-v", "--verbose", action="store_true", help="progress lines on stderr")
+    add_watch_arguments(parser)
     return parser
 
 
@@ -153,6 +157,7 @@ def parse_args(argv: Sequence[str]) -> FetchArgs:
         min_valid=parse_duration(parsed.min_valid),
         from_env=parsed.from_env,
         verbose=parsed.verbose,
+        watch=parse_watch(parsed, command),
     )
 
 
@@ -294,6 +299,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{PROG}: {args.set_name}: {line}", file=sys.stderr, flush=True)
 
     try:
+        if args.watch is not None:
+            from certrotor.client.watch import run_watch
+
+            return run_watch(args, os.environ, say)
         fetch_and_write(args, os.environ, say)
     # Every failure, expected or not, ends as one line and an exit code.
     except Exception as exc:
