@@ -3,6 +3,10 @@ child, forwards signals to it, reaps every process that ends up its child
 (as PID 1 in a container it inherits orphans), and exits with the child's
 status (128 + N when the child died of signal N, as shells report it).
 
+Not PID 1 (under systemd, or a container runtime's own init), it makes
+itself a child subreaper (Linux prctl, as `tini -s` does), so orphans of the
+command are still its to reap.
+
 Signals are read in the main thread from a wakeup pipe (signal.set_wakeup_fd),
 so forwarding never waits on the watcher, which runs in its own thread.
 Without a command (`--sidecar`) SIGTERM and SIGINT end it with status 0 and
@@ -35,6 +39,20 @@ FORWARDED = (
     signal.SIGCONT,
 )
 STOPPING = (signal.SIGTERM, signal.SIGINT)
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Adopt the orphans of our descendants (Linux); False where unsupported."""
+    if os.getpid() == 1:
+        return True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
 
 
 def exit_status(wait_status: int) -> int:
@@ -71,6 +89,7 @@ class Supervisor:
     def install(self) -> None:
         """Catch the forwarded signals and SIGCHLD (before any child exists,
         so no exit goes unseen)."""
+        become_subreaper()
         self._previous_wakeup = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
         for number in (*FORWARDED, signal.SIGCHLD):
             self._previous_handlers[number] = signal.signal(number, _note)
@@ -89,7 +108,7 @@ class Supervisor:
     def start_child(self, command: Sequence[str], env: dict[str, str] | None) -> None:
         """Start the command; FileNotFoundError / PermissionError if it cannot run."""
         with self._lock:
-            process = subprocess.Popen(list(command), env=env, close_fds=True)  # noqa: S603
+            process = subprocess.Popen(list(command), env=env, close_fds=True)
             self.child_pid = process.pid
             self._spawned[process.pid] = _Spawned()
 
@@ -97,7 +116,7 @@ class Supervisor:
         """Run a reload command to its end (from the watcher's thread); its
         exit status, or None if it did not finish within `timeout` (killed)."""
         with self._lock:
-            process = subprocess.Popen(list(command), env=env, close_fds=True, stdin=subprocess.DEVNULL)  # noqa: S603
+            process = subprocess.Popen(list(command), env=env, close_fds=True, stdin=subprocess.DEVNULL)
             spawned = self._spawned[process.pid] = _Spawned()
         # Wake the main loop in case SIGCHLD came before the pid was known.
         self.poke()
@@ -137,6 +156,7 @@ class Supervisor:
                     return
                 spawned = self._spawned.pop(pid, None)
                 if spawned is None:
+                    self._log(f"reaped orphan pid {pid} ({_describe_status(status)})")
                     continue
                 spawned.status = exit_status(status)
                 spawned.done.set()
@@ -156,10 +176,7 @@ class Supervisor:
             self._reap()
             if self._child_status is not None:
                 return self._child_status
-            try:
-                select.select([self._read_fd], [], [], 1.0)
-            except InterruptedError:  # pragma: no cover - Python retries select
-                pass
+            select.select([self._read_fd], [], [], 1.0)
             try:
                 received = os.read(self._read_fd, 512)
             except BlockingIOError:
@@ -176,6 +193,12 @@ class Supervisor:
                     return 0
                 elif number == signal.SIGHUP and self._on_sighup is not None:
                     self._on_sighup()
+
+
+def _describe_status(wait_status: int) -> str:
+    if os.WIFSIGNALED(wait_status):
+        return f"killed by {signal.Signals(os.WTERMSIG(wait_status)).name}"
+    return f"exit {os.waitstatus_to_exitcode(wait_status)}"
 
 
 def _note(number: int, frame: object) -> None:

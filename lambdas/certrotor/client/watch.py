@@ -77,7 +77,7 @@ class Watcher:
         self._reload = reload
         self._log = log
         self._debug = debug
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+        self._rng = rng or random.Random()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self.failures = 0
@@ -122,8 +122,7 @@ class Watcher:
         except Exception as exc:
             self.failures += 1
             self._log(
-                f"check failed, still serving version {self.served_version}: {_describe(exc)}"
-                f" (failure {self.failures})"
+                f"check failed, still serving version {self.served_version}: {_describe(exc)} (failure {self.failures})"
             )
             if not isinstance(exc, _expected_failures()):
                 self._debug(traceback.format_exc())
@@ -259,7 +258,7 @@ def run_watch(args: Any, environ: Mapping[str, str], say: Callable[[str], None])
             except OSError as exc:
                 log(f"cannot run {args.command[0]}: {exc.strerror}")
                 return entrypoint.EXIT_NOT_EXECUTABLE
-            say(f"started {args.command[0]} (pid {supervisor.child_pid})")
+            log(f"started {args.command[0]} (pid {supervisor.child_pid})")
         else:
             supervisor.on_sighup(watcher.wake)
         watcher.start()
