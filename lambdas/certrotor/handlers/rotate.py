@@ -16,11 +16,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from certrotor.errors import CertrotorError
 from certrotor.handlers.runtime import adapters
-from certrotor.services.rotation import RotationRequest, RotationService, Step
+from certrotor.services.rotation import KnownVersions, RotationRequest, RotationService, Step
 
 logger = Logger()
 metrics = Metrics(namespace="certrotor")  # set here: a disabled Metrics never clears, and its 100th value serializes
 tracer = Tracer()
+
+# What this function instance stored at a rotation's token, for the later
+# steps of the same rotation (Secrets Manager usually sends them here).
+known_versions = KnownVersions()
 
 # Leave time to write the parts and answer before Lambda's own timeout.
 SAFETY_MARGIN_SECONDS = 20.0
@@ -28,7 +32,8 @@ SAFETY_MARGIN_SECONDS = 20.0
 
 def rotation_service() -> RotationService:
     wired = adapters()
-    return RotationService(wired.settings.config, wired.secrets, wired.ca, wired.ecs, logger=logger)  # type: ignore[arg-type]
+    config = wired.settings.config
+    return RotationService(config, wired.secrets, wired.ca, wired.ecs, logger=logger, known=known_versions)  # type: ignore[arg-type]
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -9,6 +9,7 @@ and every part is, when the caller may not use BatchGetSecretValue.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from certrotor.errors import AwsError, IntegrityError, NotFoundError, RetryableError
@@ -36,9 +37,12 @@ class SetReader:
         version: str | None = None,
         provisioned_chain_parts: int | None = None,
         manifest_value: SecretValue | None = None,
+        known_parts: Mapping[str, str] | None = None,
     ) -> AssembledSet:
         """The set at AWSCURRENT, or at `version` (a rotation's token); a caller
-        that already holds the manifest's value may pass it in."""
+        that already holds the manifest's value may pass it in, and one that
+        holds parts' values at `version` (versions are immutable) passes them
+        as `known_parts` (secret name to value) so they are not read again."""
         calls = 0 if manifest_value is not None else 1
         if manifest_value is None:
             manifest_value = (
@@ -48,6 +52,8 @@ class SetReader:
         check_belongs(manifest, name)
         names = [p.name for p in manifest.parts]
         parts: dict[str, PartValue] = {}
+        if known_parts and version is not None and manifest.version == version:
+            parts.update({n: PartValue(known_parts[n], manifest.version) for n in names if n in known_parts})
         if version is None:
             calls += 1
             try:

@@ -3,18 +3,33 @@
 Each step is idempotent: Secrets Manager may call any of them again, and a
 retry after a crash at any point converges on the same result, with the same
 key and one certificate.
+
+The steps make as few AWS calls as these guarantees allow (writes share
+Secrets Manager's 50 TPS bucket with every other rotation in the account):
+the happy path assumes no earlier attempt and checks only when a write says
+otherwise, and values this function instance stored at the token are not read
+back (see `KnownVersions`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from certrotor.config import CertificateSetConfig, CertrotorConfig, KeyAlgorithm, template_arn
-from certrotor.errors import AwsError, BundleError, CertrotorError, ConfigError, IntegrityError, RotationError
+from certrotor.errors import (
+    AwsError,
+    BundleError,
+    CertrotorError,
+    ConfigError,
+    IntegrityError,
+    RetryableError,
+    RotationError,
+)
 from certrotor.layout import LayoutSpec, Manifest, split_bundle
 from certrotor.layout.manifest import INITIAL_VALUE
 from certrotor.layout.split import check_capacity
@@ -27,6 +42,7 @@ from certrotor.ports import (
     CertificateAuthorityPort,
     SecretInfo,
     SecretPort,
+    SecretValue,
     ServicePort,
     idempotency_token,
 )
@@ -38,6 +54,8 @@ TAG_ISSUING = "certrotor:issuing"  # "<token> <certificate ARN>" once issued
 TAG_REDEPLOYED = "certrotor:redeployed"  # the token whose redeploy was done
 # A pending certificate must stay valid at least this long to be promoted.
 MIN_REMAINING = dt.timedelta(hours=1)
+# The name inside a Secrets Manager ARN: "...:secret:NAME-AbCdEf".
+_ARN_NAME = re.compile(r"^arn:[^:]+:secretsmanager:[^:]*:[^:]*:secret:(?P<name>.+)-[A-Za-z0-9]{6}$")
 
 
 class Step(StrEnum):
@@ -87,11 +105,42 @@ class StepResult:
     redeploy_failures: list[str] = field(default_factory=list)
 
 
+class KnownVersions:
+    """Values this function instance stored or read at a rotation's token.
+
+    In Secrets Manager a version that holds a value is immutable: a value
+    stored (or read) at a VersionId is what that version holds for as long as
+    it exists. The later steps of the same rotation, which Secrets Manager
+    usually sends to the same warm instance, use these instead of reading them
+    back. Only a confirmed write or read is recorded, only the latest token of
+    each set is kept, and finishSecret drops its set's values.
+    """
+
+    def __init__(self) -> None:
+        self._sets: dict[str, tuple[str, dict[str, str]]] = {}
+
+    def remember(self, set_name: str, token: str, secret_name: str, value: str) -> None:
+        held = self._sets.get(set_name)
+        if held is None or held[0] != token:
+            held = (token, {})
+            self._sets[set_name] = held
+        held[1][secret_name] = value
+
+    def values(self, set_name: str, token: str) -> dict[str, str]:
+        """Secret name to value, for the secrets of `set_name` known at `token`."""
+        held = self._sets.get(set_name)
+        return dict(held[1]) if held is not None and held[0] == token else {}
+
+    def forget(self, set_name: str) -> None:
+        self._sets.pop(set_name, None)
+
+
 class RotationService:
     """Runs rotation steps for the sets in a config.
 
     Adapters, clock and key generator are injected so tests can drive every
-    branch; `remaining_seconds` bounds the wait for Private CA.
+    branch; `remaining_seconds` bounds the wait for Private CA. A handler
+    passes one `KnownVersions` for the life of its function instance.
     """
 
     def __init__(
@@ -103,6 +152,7 @@ class RotationService:
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         new_key: Callable[[KeyAlgorithm], PrivateKey] = generate_key,
         logger: logging.Logger | None = None,
+        known: KnownVersions | None = None,
     ) -> None:
         self._config = config
         self._secrets = secrets
@@ -111,12 +161,18 @@ class RotationService:
         self._now = now
         self._new_key = new_key
         self._log = logger or logging.getLogger("certrotor.rotation")
+        self._known = known if known is not None else KnownVersions()
 
     # -- entry point --------------------------------------------------------
 
     def run(self, request: RotationRequest, remaining_seconds: Callable[[], float]) -> StepResult:
+        if request.step is Step.SET:
+            # Nothing to set: certificates are not installed into a service.
+            return StepResult(request.step, self._set_for_id(request.secret_id).name, "nothing to set")
+        if request.step is Step.TEST:
+            return self._run_test(request)
         info = self._secrets.describe(request.secret_id)
-        cert_set = self._set_for(info)
+        cert_set = self._set_for(info.name)
         if not info.rotation_enabled:
             raise RotationError(f"rotation is not enabled for {info.name}")
         stages = info.versions.get(request.token)
@@ -128,22 +184,37 @@ class RotationService:
             raise RotationError(f"version {request.token} of {info.name} is not staged AWSPENDING")
         if request.step is Step.CREATE:
             return self.create(cert_set, info, request, remaining_seconds)
-        if request.step is Step.SET:
-            return StepResult(request.step, cert_set.name, "nothing to set")
-        if request.step is Step.TEST:
-            verified = self.test(cert_set, request.token)
-            if verified is None:
-                return StepResult(request.step, cert_set.name, "nothing issued yet to test")
-            return StepResult(
-                request.step, cert_set.name, "verified", verified.manifest.serial, verified.manifest.not_after
-            )
         return self.finish(cert_set, info, request.token)
 
-    def _set_for(self, info: SecretInfo) -> CertificateSetConfig:
+    def _run_test(self, request: RotationRequest) -> StepResult:
+        """testSecret reads the pending manifest, whose stages stand in for
+        DescribeSecret's."""
+        pending = self._secrets.find(request.secret_id, request.token)
+        if pending is None:
+            name = self._set_for_id(request.secret_id).name
+            raise RotationError(f"{name} has no value at version {request.token}; createSecret did not complete")
+        cert_set = self._set_for(pending.name)
+        if CURRENT in pending.stages:
+            return StepResult(request.step, cert_set.name, "already current")
+        if PENDING not in pending.stages:
+            raise RotationError(f"version {request.token} of {pending.name} is not staged AWSPENDING")
+        verified = self.test(cert_set, pending)
+        if verified is None:
+            return StepResult(request.step, cert_set.name, "nothing issued yet to test")
+        return StepResult(
+            request.step, cert_set.name, "verified", verified.manifest.serial, verified.manifest.not_after
+        )
+
+    def _set_for(self, name: str) -> CertificateSetConfig:
         try:
-            return self._config.set_named(info.name)
+            return self._config.set_named(name)
         except ConfigError:
-            raise RotationError(f"{info.name} is not a certificate set this function manages") from None
+            raise RotationError(f"{name} is not a certificate set this function manages") from None
+
+    def _set_for_id(self, secret_id: str) -> CertificateSetConfig:
+        """The set a SecretId names (Secrets Manager sends the ARN), without a call."""
+        match = _ARN_NAME.match(secret_id)
+        return self._set_for(match.group("name") if match else secret_id)
 
     # -- createSecret ---------------------------------------------------------
 
@@ -155,10 +226,19 @@ class RotationService:
         remaining_seconds: Callable[[], float],
     ) -> StepResult:
         token = request.token
-        if self._secrets.find(cert_set.name, token) is not None:
-            return StepResult(Step.CREATE, cert_set.name, "already created")
         spec = LayoutSpec(cert_set.name, cert_set.chain_parts, cert_set.value_limit)
-        key = self._pending_key(cert_set, token, spec)
+        key = self._new_key(cert_set.key_algorithm)
+        if not self._store_key(cert_set, token, spec, key):
+            # A key is stored at the token already: an earlier attempt (or one
+            # running now) got at least that far. Look before going on.
+            info = self._secrets.describe(cert_set.name)
+            if self._secrets.find(cert_set.name, token) is not None:
+                return StepResult(Step.CREATE, cert_set.name, "already created")
+            stored = self._secrets.find(cert_set.key_secret_name, token)
+            if stored is None:
+                raise IntegrityError(f"{cert_set.key_secret_name} refused a key at {token} but holds none")
+            key = key_from_pem(stored.value)
+            self._known.remember(cert_set.name, token, cert_set.key_secret_name, stored.value)
         certificate_arn = self._issue(cert_set, info, token, key)
         issued = self._ca.wait(certificate_arn, remaining_seconds)
         try:
@@ -172,26 +252,31 @@ class RotationService:
         layout = split_bundle(spec, token, key_to_pem(key), bundle)
         for name in cert_set.chain_secret_names:
             self._secrets.put(name, layout.parts[name], token)
+            self._known.remember(cert_set.name, token, name, layout.parts[name])
         # The manifest last: its presence at the token means "complete".
         self._secrets.put(cert_set.name, layout.manifest_value, token, rotation_token=request.rotation_token)
+        self._known.remember(cert_set.name, token, cert_set.name, layout.manifest_value)
         self._log.info(
             "pending set stored",
             extra={"set": cert_set.name, "serial": layout.manifest.serial, "not_after": layout.manifest.not_after},
         )
         return StepResult(Step.CREATE, cert_set.name, "created", layout.manifest.serial, layout.manifest.not_after)
 
-    def _pending_key(self, cert_set: CertificateSetConfig, token: str, spec: LayoutSpec) -> PrivateKey:
-        """The key for this token: stored before issuing, so retries reuse it.
+    def _store_key(self, cert_set: CertificateSetConfig, token: str, spec: LayoutSpec, key: PrivateKey) -> bool:
+        """Store a fresh key at the token before issuing, so retries reuse it;
+        False when the token already holds another key (a retry).
 
         The capacity the key and the CA chain need is checked first, so a set
         that cannot fit its parts stores nothing and pays for no certificate.
         """
-        stored = self._secrets.find(cert_set.key_secret_name, token)
-        key = key_from_pem(stored.value) if stored is not None else self._new_key(cert_set.key_algorithm)
-        check_capacity(spec, key_to_pem(key), parse_certificates(self._ca_chain_pem()))
-        if stored is None:
-            self._secrets.put(cert_set.key_secret_name, key_to_pem(key), token)
-        return key
+        pem = key_to_pem(key)
+        check_capacity(spec, pem, parse_certificates(self._ca_chain_pem()))
+        try:
+            self._secrets.put(cert_set.key_secret_name, pem, token)
+        except IntegrityError:
+            return False
+        self._known.remember(cert_set.name, token, cert_set.key_secret_name, pem)
+        return True
 
     def _issue(self, cert_set: CertificateSetConfig, info: SecretInfo, token: str, key: PrivateKey) -> str:
         """IssueCertificate once per token; the ARN is recorded on the secret
@@ -212,23 +297,26 @@ class RotationService:
 
     # -- testSecret -----------------------------------------------------------
 
-    def test(self, cert_set: CertificateSetConfig, token: str) -> VerifiedSet | None:
+    def test(self, cert_set: CertificateSetConfig, pending: SecretValue) -> VerifiedSet | None:
         """Assemble the pending set by version and prove it, handshake included.
 
         When rotation is configured without rotating now, Secrets Manager runs
         testSecret alone on a pending copy of the current value: then the set
         that copy names is proved (or nothing, before the first issuance).
         """
-        pending = self._secrets.find(cert_set.name, token)
-        if pending is None:
-            raise RotationError(f"{cert_set.name} has no value at version {token}; createSecret did not complete")
+        token = pending.version
         if pending.value == INITIAL_VALUE:
             return None
         version = Manifest.from_json(pending.value).version
         if version == token:
             assembled = SetReader(self._secrets).read(
-                cert_set.name, version=token, provisioned_chain_parts=cert_set.chain_parts, manifest_value=pending
+                cert_set.name,
+                version=token,
+                provisioned_chain_parts=cert_set.chain_parts,
+                manifest_value=pending,
+                known_parts=self._known.values(cert_set.name, token),
             )
+            self._known.remember(cert_set.name, token, cert_set.name, pending.value)
         elif pending.value == self._secrets.get(cert_set.name, stage=CURRENT).value:
             # Secrets Manager's copy of the current value: prove the set it names.
             assembled = SetReader(self._secrets).read(
@@ -257,23 +345,36 @@ class RotationService:
     # -- finishSecret ---------------------------------------------------------
 
     def finish(self, cert_set: CertificateSetConfig, info: SecretInfo, token: str) -> StepResult:
-        """AWSCURRENT to the token on every part, then the manifest; drop
-        AWSPENDING; then redeploy the set's services once per token.
+        """AWSCURRENT to the token on every part, then the manifest; then
+        redeploy the set's services once per token.
 
-        Everything is checked before any stage moves: a set that createSecret
-        did not complete is refused with nothing changed.
+        The set is checked complete before any stage moves (the manifest is
+        written last, so its value at the token means every part has one): a
+        set that createSecret did not complete is refused with nothing changed.
+        AWSPENDING stays where it is: the next rotation's writes move it from
+        the parts, and Secrets Manager accepts it on the manifest's current
+        version.
         """
         if cert_set.redeploy_strict and info.tags.get(TAG_REDEPLOYED) != token:
             self._check_services_exist(cert_set)
-        parts = [self._secrets.describe(name) for name in cert_set.part_secret_names]
-        unfinished = [part.name for part in parts if token not in part.versions]
-        if unfinished or self._secrets.find(cert_set.name, token) is None:
-            raise IntegrityError(
-                f"{cert_set.name} has no complete set at version {token}; createSecret did not complete"
-            )
-        for part in parts:
-            self._promote(part, token)
-        self._promote(info, token)
+        current = info.version_with(CURRENT)
+        if current != token:
+            known = cert_set.name in self._known.values(cert_set.name, token)
+            if not known and self._secrets.find(cert_set.name, token) is None:
+                raise IntegrityError(
+                    f"{cert_set.name} has no complete set at version {token}; createSecret did not complete"
+                )
+            # In the steady state every part is current at the manifest's
+            # current version; a part that is not is looked at only then.
+            for name in cert_set.part_secret_names:
+                self._promote(name, token, expected=current)
+            self._secrets.move_stage(cert_set.name, CURRENT, token, current)
+        else:
+            # A retry after the manifest moved: the parts moved before it, but
+            # make sure (this path is rare, so it may look at every part).
+            for name in cert_set.part_secret_names:
+                self._promote(name, token, expected=None)
+        self._known.forget(cert_set.name)
         result = StepResult(Step.FINISH, cert_set.name, "finished")
         if info.tags.get(TAG_REDEPLOYED) == token:
             result.action = "finished; services already redeployed"
@@ -285,12 +386,23 @@ class RotationService:
         self._secrets.tag(cert_set.name, TAG_REDEPLOYED, token)
         return result
 
-    def _promote(self, info: SecretInfo, token: str) -> None:
-        current = info.version_with(CURRENT)
-        if current != token:
-            self._secrets.move_stage(info.name, CURRENT, token, current)
-        if PENDING in info.versions[token]:
-            self._secrets.remove_stage(info.name, PENDING, token)
+    def _promote(self, name: str, token: str, expected: str | None) -> None:
+        """AWSCURRENT of part `name` to the token. With `expected`, one move
+        from that version, looking at the part only if the move is refused."""
+        if expected is not None:
+            try:
+                self._secrets.move_stage(name, CURRENT, token, expected)
+                return
+            except RetryableError:
+                raise
+            except AwsError:
+                pass  # AWSCURRENT is elsewhere (already moved, or never at `expected`)
+        part = self._secrets.describe(name)
+        if token not in part.versions:
+            raise IntegrityError(f"{name} has no version {token}; createSecret did not complete")
+        holder = part.version_with(CURRENT)
+        if holder != token:
+            self._secrets.move_stage(name, CURRENT, token, holder)
 
     def _redeploy(self, cert_set: CertificateSetConfig, result: StepResult) -> None:
         for ref in cert_set.services:

@@ -20,6 +20,7 @@ from certrotor.local.driver import RotationDriver, RotationFailed
 from certrotor.local.provision import LocalEnvironment
 from certrotor.pki.bundle import parse_bundle
 from certrotor.pki.keys import key_from_pem
+from certrotor.ports import pending_version
 from certrotor.services.reader import SetReader
 from certrotor.services.rotation import RotationService
 from certrotor.services.verify import verify_set
@@ -110,8 +111,28 @@ def test_a_rotation_makes_a_verified_set_current(make_env: Callable[..., LocalEn
     assert current.manifest.version == report.token
     verified = verify_set(current, now(), anchor=env.root.certificate, expected=env.config.sets[0], handshake=True)
     assert verified.handshake is not None and verified.handshake.serial == verified.bundle.leaf.serial_number
+    # AWSPENDING may stay on the current version (Secrets Manager accepts it
+    # there): no secret shows a rotation in progress
     for secret in (name, *env.config.sets[0].part_secret_names):
-        assert stages(env, secret)[report.token] == ["AWSCURRENT"]
+        assert "AWSCURRENT" in stages(env, secret)[report.token]
+        assert pending_version(stages(env, secret)) is None, secret
+
+
+def test_a_rotation_starts_and_completes_after_one_that_left_awspending_on_the_current_version(
+    make_env: Callable[..., LocalEnvironment],
+) -> None:
+    # Given a set rotated once, AWSPENDING left on its current version
+    env = make_env()
+    name = env.config.sets[0].name
+    first = RotationDriver(env).rotate(name)
+    assert "AWSPENDING" in stages(env, name)[first.token]
+    # When it is rotated again
+    second = RotationDriver(env).rotate(name)
+    # Then the second token's set is current and the first is previous
+    assert read_current(env, name).manifest.version == second.token
+    for secret in (name, *env.config.sets[0].part_secret_names):
+        assert "AWSPREVIOUS" in stages(env, secret)[first.token], secret
+        assert pending_version(stages(env, secret)) is None, secret
 
 
 def test_each_step_called_twice_issues_one_certificate_and_redeploys_once(

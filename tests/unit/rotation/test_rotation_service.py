@@ -5,6 +5,7 @@ refused before anything is written."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from certrotor.layout import AssembledSet
 from certrotor.local.ca import LocalCA
 from certrotor.pki.bundle import parse_bundle
 from certrotor.pki.keys import generate_key, key_to_pem
-from certrotor.ports import CURRENT, PENDING
+from certrotor.ports import CURRENT, PENDING, pending_version
 from certrotor.services.reader import SetReader
 from certrotor.services.rotation import TAG_ISSUING, TAG_REDEPLOYED, RotationRequest, RotationService, StepResult
 from tests.unit.rotation.fakes import FakeCA, FakeSecrets, FakeServices, provision, stage
@@ -118,13 +119,14 @@ def test_the_four_steps_make_the_token_current_on_every_part_and_the_manifest(ri
     # When Secrets Manager runs the four steps
     results = [rig.run(step, token) for step in STEPS]
 
-    # Then every secret of the set is at the token, AWSPENDING is gone,
-    # one certificate was requested and the service redeployed once
+    # Then every secret of the set is at the token, AWSPENDING is on no
+    # other version (no rotation in progress), one certificate was requested
+    # and the service redeployed once
     assert [r.action for r in results] == ["created", "nothing to set", "verified", "finished"]
     for name in (rig.name, *rig.cert_set.part_secret_names):
         info = rig.secrets.describe(name)
         assert info.version_with(CURRENT) == token, name
-        assert info.version_with(PENDING) is None, name
+        assert pending_version(info.versions) is None, name
     assert rig.current().manifest.version == token
     assert rig.ca.issue_count == 1
     assert rig.services.redeployed == ["apps/web"]
@@ -148,39 +150,41 @@ def _race_on_key(rig: Rig) -> str:
     return other_pem
 
 
-def test_a_create_racing_another_create_for_the_same_token_fails_and_keeps_the_other_writers_key(rig: Rig) -> None:
-    # Given another createSecret that stores its key for the same token first
+def test_a_create_that_finds_another_writers_key_at_the_token_certifies_that_key_once(rig: Rig) -> None:
+    # Given another createSecret (an earlier attempt, or one running now) that
+    # stored its key for the same token between this one's key generation and put
     token = rig.start()
     other_pem = _race_on_key(rig)
 
-    # When this createSecret tries to store its own key
-    with pytest.raises(IntegrityError):
-        rig.run("createSecret", token)
-
-    # Then the stored key is the other writer's, and nothing was issued for ours
-    stored = rig.secrets.find(rig.cert_set.key_secret_name, token)
-    assert stored is not None and stored.value == other_pem
-    assert rig.ca.issue_count == 0
-
-
-def test_a_create_retried_after_losing_the_key_race_certifies_the_stored_key(rig: Rig) -> None:
-    # Given a createSecret that lost the race to store the key
-    token = rig.start()
-    other_pem = _race_on_key(rig)
-    with pytest.raises(IntegrityError):
-        rig.run("createSecret", token)
-
-    # When Secrets Manager retries createSecret, then testSecret
+    # When this createSecret runs, then testSecret
     created = rig.run("createSecret", token)
     tested = rig.run("testSecret", token)
 
-    # Then the pending set pairs the stored key with a certificate for it
+    # Then the pending set pairs the stored key with a certificate for it;
+    # this create's own key was never stored, and one certificate was requested
     assert (created.action, tested.action) == ("created", "verified")
     pending = SetReader(rig.secrets).read(rig.name, version=token)
     assert pending.key_pem == other_pem
     leaf = parse_bundle(pending.bundle_pem).leaf
     other_key = serialization.load_pem_private_key(other_pem.encode(), password=None)
     assert _public_der(leaf.public_key()) == _public_der(other_key.public_key())
+    assert rig.ca.issue_count == 1
+
+
+def test_a_create_retried_after_it_completed_writes_nothing_more_and_issues_nothing(rig: Rig) -> None:
+    # Given a createSecret that completed
+    token = rig.start()
+    rig.run("createSecret", token)
+    stored = {name: rig.secrets.find(name, token) for name in (rig.name, *rig.cert_set.part_secret_names)}
+    puts = len(rig.secrets.puts)
+
+    # When Secrets Manager calls createSecret again for the token
+    result = rig.run("createSecret", token)
+
+    # Then it says so; the one refused key put is all it tried, and every value is unchanged
+    assert result.action == "already created"
+    assert len(rig.secrets.puts) == puts + 1
+    assert {name: rig.secrets.find(name, token) for name in stored} == stored
     assert rig.ca.issue_count == 1
 
 
@@ -360,7 +364,7 @@ def test_a_finish_that_stopped_after_promoting_some_parts_completes_on_retry_and
     assert result.action == "finished"
     for name in (rig.name, *rig.cert_set.part_secret_names):
         assert rig.current_version(name) == token, name
-        assert rig.secrets.describe(name).version_with(PENDING) is None, name
+        assert pending_version(rig.secrets.describe(name).versions) is None, name
     assert rig.current().manifest.version == token
     assert rig.services.redeployed == ["apps/web"]
 
@@ -474,3 +478,93 @@ def test_a_ca_certificate_renewed_since_it_was_cached_is_read_again_once(
     assert result.action == "created"
     assert reads.count(True) == 1
     assert rig.ca.issue_count == 1
+
+
+# -- calls per rotation ------------------------------------------------------------
+
+
+def _count_reads(rig: Rig) -> Counter[str]:
+    """Counts the rig's Secrets Manager reads (its writes are recorded already)."""
+    reads: Counter[str] = Counter()
+    for operation in ("describe", "get"):
+        original = getattr(rig.secrets, operation)
+
+        def counted(*args: Any, _original: Any = original, _operation: str = operation, **kwargs: Any) -> Any:
+            reads[_operation] += 1
+            return _original(*args, **kwargs)
+
+        setattr(rig.secrets, operation, counted)
+    return reads
+
+
+def test_a_warm_rotation_writes_each_secret_once_moves_each_current_once_and_reads_back_nothing_it_wrote(
+    rig: Rig,
+) -> None:
+    # Given a set rotated once (every part now current at the manifest's version)
+    rig.rotate()
+    reads = _count_reads(rig)
+    rig.secrets.writes.clear()
+
+    # When the four steps run on one function instance
+    token = rig.rotate()
+
+    # Then each secret got one value and one AWSCURRENT move, AWSPENDING was
+    # never removed, and the only reads were one DescribeSecret at create and
+    # at finish and the pending manifest's stages at test
+    names = [rig.name, *rig.cert_set.part_secret_names]
+    operations = Counter(w.operation for w in rig.secrets.writes)
+    assert operations == Counter({"put": len(names), "move_stage": len(names), "tag": 2})
+    assert sorted(w.secret for w in rig.secrets.writes if w.operation == "move_stage") == sorted(names)
+    assert reads == Counter({"describe": 2, "get": 1})
+    assert rig.current().manifest.version == token
+
+
+def test_steps_on_different_function_instances_read_what_they_did_not_write_and_converge(rig: Rig) -> None:
+    # Given a set rotated once
+    rig.rotate()
+    reads = _count_reads(rig)
+    token = rig.start()
+
+    # When every step runs on a fresh function instance (nothing carried over)
+    actions = []
+    for step in STEPS:
+        rig.rotation = RotationService(rig.config, rig.secrets, rig.ca, rig.services)
+        actions.append(rig.run(step, token).action)
+
+    # Then testSecret read every part at the token, finishSecret checked the
+    # manifest's value, and the set is current with one certificate
+    assert actions == ["created", "nothing to set", "verified", "finished"]
+    assert reads["get"] == 1 + len(rig.cert_set.part_secret_names) + 1
+    assert rig.current().manifest.version == token
+    assert rig.ca.issue_count == 2
+
+
+def test_a_finish_whose_parts_are_not_current_at_the_manifests_version_looks_at_them_and_completes(rig: Rig) -> None:
+    # Given a set whose parts were never current at the manifest's version
+    # (as provisioned: each secret has its own first version)
+    token = rig.rotate_until_finish()
+    assert {rig.current_version(n) for n in rig.cert_set.part_secret_names}.isdisjoint({rig.current_version(rig.name)})
+
+    # When finishSecret runs
+    result = rig.run("finishSecret", token)
+
+    # Then every part and the manifest are current at the token
+    assert result.action == "finished"
+    for name in (rig.name, *rig.cert_set.part_secret_names):
+        assert rig.current_version(name) == token, name
+
+
+def test_setsecret_makes_no_call_and_refuses_a_secret_this_function_does_not_manage(rig: Rig) -> None:
+    # Given a staged token
+    token = rig.start()
+    reads = _count_reads(rig)
+
+    # When setSecret runs for the set's ARN, and for another secret
+    result = rig.run("setSecret", token)
+    event = {"Step": "setSecret", "SecretId": "arn:aws:secretsmanager:eu-west-1:1:secret:other-AbCdEf"}
+    with pytest.raises(RotationError, match="not a certificate set"):
+        rig.rotation.run(RotationRequest.parse({**event, "ClientRequestToken": token}), remaining_seconds=lambda: 60)
+
+    # Then the set's step did nothing, and neither read nor wrote anything
+    assert (result.set_name, result.action) == (rig.name, "nothing to set")
+    assert reads == Counter() and rig.secrets.writes == []
