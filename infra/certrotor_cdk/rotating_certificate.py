@@ -64,7 +64,9 @@ class RotatingCertificate(Construct):
         this set only: the Secrets Manager calls of the four rotation steps
         on the set's secrets; Decrypt/GenerateDataKey on the set's KMS keys
         through Secrets Manager; IssueCertificate with the set's
-        template; and UpdateService/DescribeServices on the set's services.
+        template; and UpdateService/DescribeServices on the set's services
+        (none for a set whose ``delivery`` is ``reload``: its consumers run
+        ``certrotor-fetch --watch`` and nothing is redeployed).
         It must be a function whose role this app can change.
     :param removal_policy: for the secrets and KMS keys when removed from
         the stack. RETAIN by default: a deleted key makes the secrets unreadable.
@@ -241,7 +243,7 @@ class RotatingCertificate(Construct):
             ),
             iam.PolicyStatement(actions=list(CA_READ_ACTIONS), resources=[self.ca_arn]),
         ]
-        if cert_set.services:
+        if cert_set.redeploys and cert_set.services:
             statements.append(iam.PolicyStatement(actions=list(REDEPLOY_ACTIONS), resources=self.service_arns))
         for statement in statements:
             function.add_to_role_policy(statement)

@@ -73,6 +73,21 @@ class Usage(StrEnum):
     BOTH = "both"
 
 
+class Delivery(StrEnum):
+    """How a rotation reaches running consumers.
+
+    - redeploy: finishSecret forces a new deployment of the set's ECS services
+      (tasks fetch the new set at start).
+    - reload: no redeploy; consumers run `certrotor-fetch --watch`/`--sidecar`
+      (or the Lambda provider) and pick the new set up within their interval.
+    - both: the redeploy, and consumers that reload.
+    """
+
+    REDEPLOY = "redeploy"
+    RELOAD = "reload"
+    BOTH = "both"
+
+
 TEMPLATES: dict[Usage, str] = {
     Usage.SERVER: "EndEntityServerAuthCertificate/V1",
     Usage.CLIENT: "EndEntityClientAuthCertificate/V1",
@@ -134,6 +149,12 @@ class CertificateSetConfig:
     redeploy_strict: bool = False
     reader_role_arns: tuple[str, ...] = ()
     key_reader_role_arns: tuple[str, ...] = ()
+    delivery: Delivery = Delivery.REDEPLOY
+
+    @property
+    def redeploys(self) -> bool:
+        """finishSecret redeploys the set's services (delivery redeploy or both)."""
+        return self.delivery is not Delivery.RELOAD
 
     @property
     def key_secret_name(self) -> str:
@@ -407,6 +428,19 @@ def _set(data: Any, index: int) -> CertificateSetConfig:
             f"{at}: cluster and service must be non-empty strings",
         )
         services.append(ServiceRef(cluster=svc["cluster"], service=svc["service"]))
+    try:
+        delivery = Delivery(data.get("delivery", Delivery.REDEPLOY))
+    except ValueError:
+        raise ConfigError(f"{where}.delivery: expected one of redeploy, reload, both") from None
+    if delivery is Delivery.RELOAD:
+        _require(
+            not services,
+            f"{where}.services: delivery 'reload' redeploys nothing; remove services, or use delivery 'both'",
+        )
+        _require(
+            not data.get("redeploy_strict", False),
+            f"{where}.redeploy_strict: delivery 'reload' redeploys nothing; remove redeploy_strict",
+        )
     roles = _strings(data.get("reader_role_arns"), f"{where}.reader_role_arns")
     key_roles = _strings(data.get("key_reader_role_arns"), f"{where}.key_reader_role_arns")
     for arn in (*roles, *key_roles):
@@ -438,6 +472,7 @@ def _set(data: Any, index: int) -> CertificateSetConfig:
         redeploy_strict=bool(data.get("redeploy_strict", False)),
         reader_role_arns=roles,
         key_reader_role_arns=key_roles,
+        delivery=delivery,
     )
 
 

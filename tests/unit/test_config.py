@@ -10,6 +10,7 @@ import pytest
 
 from certrotor.config import (
     DEFAULT_VALUE_LIMIT,
+    Delivery,
     KeyAlgorithm,
     Schedule,
     ServiceRef,
@@ -466,3 +467,38 @@ def test_the_serialized_config_leaves_defaults_out_and_loads_back_equal() -> Non
     # Then defaults are not spelled out, and loading restores them
     assert "value_limit" not in text and "chain_parts" not in text
     assert load_config_json(text) == config
+
+
+# --------------------------------------------------------------------------
+# Delivery mode
+
+
+def test_delivery_defaults_to_redeploy_and_takes_reload_or_both() -> None:
+    assert load_config(_config()).sets[0].delivery is Delivery.REDEPLOY
+    assert load_config(_config()).sets[0].redeploys
+    reload_set = load_config(_config(delivery="reload")).sets[0]
+    assert reload_set.delivery is Delivery.RELOAD
+    assert not reload_set.redeploys
+    both = load_config(_config(delivery="both", services=[{"cluster": "prod", "service": "web"}])).sets[0]
+    assert both.delivery is Delivery.BOTH
+    assert both.redeploys
+
+
+def test_the_delivery_mode_travels_with_the_set_through_json() -> None:
+    config = load_config(_config(delivery="reload"))
+    assert json.loads(config.to_json())["sets"][0]["delivery"] == "reload"
+    assert load_config_json(config.to_json()).sets[0].delivery is Delivery.RELOAD
+    # the default is left out, as every default is
+    assert "delivery" not in json.loads(load_config(_config()).to_json())["sets"][0]
+
+
+def test_an_unknown_delivery_mode_is_refused() -> None:
+    _refused(_config(delivery="push"), r"sets\[team/web\]\.delivery: expected one of redeploy, reload, both")
+
+
+def test_a_reload_set_with_services_to_redeploy_is_refused() -> None:
+    _refused(
+        _config(delivery="reload", services=[{"cluster": "prod", "service": "web"}]),
+        r"services: delivery 'reload' redeploys nothing; remove services, or use delivery 'both'",
+    )
+    _refused(_config(delivery="reload", redeploy_strict=True), r"redeploy_strict: delivery 'reload' redeploys nothing")

@@ -346,7 +346,8 @@ class RotationService:
 
     def finish(self, cert_set: CertificateSetConfig, info: SecretInfo, token: str) -> StepResult:
         """AWSCURRENT to the token on every part, then the manifest; then
-        redeploy the set's services once per token.
+        redeploy the set's services once per token (not for delivery
+        'reload': consumers watching the set pick it up).
 
         The set is checked complete before any stage moves (the manifest is
         written last, so its value at the token means every part has one): a
@@ -355,7 +356,7 @@ class RotationService:
         the parts, and Secrets Manager accepts it on the manifest's current
         version.
         """
-        if cert_set.redeploy_strict and info.tags.get(TAG_REDEPLOYED) != token:
+        if cert_set.redeploys and cert_set.redeploy_strict and info.tags.get(TAG_REDEPLOYED) != token:
             self._check_services_exist(cert_set)
         current = info.version_with(CURRENT)
         if current != token:
@@ -376,6 +377,9 @@ class RotationService:
                 self._promote(name, token, expected=None)
         self._known.forget(cert_set.name)
         result = StepResult(Step.FINISH, cert_set.name, "finished")
+        if not cert_set.redeploys:
+            result.action = "finished; delivery is reload, no redeploy"
+            return result
         if info.tags.get(TAG_REDEPLOYED) == token:
             result.action = "finished; services already redeployed"
             return result

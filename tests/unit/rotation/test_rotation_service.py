@@ -568,3 +568,27 @@ def test_setsecret_makes_no_call_and_refuses_a_secret_this_function_does_not_man
     # Then the set's step did nothing, and neither read nor wrote anything
     assert (result.set_name, result.action) == (rig.name, "nothing to set")
     assert reads == Counter() and rig.secrets.writes == []
+
+
+def test_a_reload_set_is_finished_without_any_redeploy(make_rig: Callable[..., Rig]) -> None:
+    # Given a set whose consumers reload (no services to redeploy)
+    rig = make_rig(delivery="reload", services=[])
+    token = rig.rotate_until_finish()
+
+    # When finishSecret runs, twice (Secrets Manager may retry it)
+    result = rig.run("finishSecret", token)
+    again = rig.run("finishSecret", token)
+
+    # Then the set is current, and no service was redeployed or recorded
+    assert rig.current().manifest.version == token
+    assert result.action == again.action == "finished; delivery is reload, no redeploy"
+    assert rig.services.attempts == []
+    assert TAG_REDEPLOYED not in rig.secrets.describe(rig.name).tags
+
+
+def test_a_both_set_is_redeployed_as_a_redeploy_set_is(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(delivery="both")
+    token = rig.rotate_until_finish()
+    result = rig.run("finishSecret", token)
+    assert result.redeployed == ["apps/web"]
+    assert rig.secrets.describe(rig.name).tags[TAG_REDEPLOYED] == token
