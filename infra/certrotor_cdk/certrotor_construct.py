@@ -121,6 +121,7 @@ class Certrotor(Construct):
                 ca_arn=self.certificate_authority.arn,
                 rotation_function=self.rotation.function,
                 removal_policy=removal_policy,
+                rotator_id=config.service_name,
             )
             for cert_set in config.sets
         ]

@@ -24,6 +24,7 @@ from cdk_nag import NagSuppressions
 from constructs import Construct, IDependable
 
 from certrotor.config import CertificateSetConfig, template_arn
+from certrotor.fleet import DEFAULT_ROTATOR_ID, ROTATOR_TAG
 from certrotor_cdk.constants import INITIAL_SECRET_VALUE
 
 # What the rotation function does to each secret of its set: the calls of
@@ -70,6 +71,8 @@ class RotatingCertificate(Construct):
         It must be a function whose role this app can change.
     :param removal_policy: for the secrets and KMS keys when removed from
         the stack. RETAIN by default: a deleted key makes the secrets unreadable.
+    :param rotator_id: tagged ``certrotor:rotator`` on the manifest secret, so
+        fleet tools (``certrotor status``, ``rekey``) find the set.
 
     Readers named in the configuration are granted through resource
     policies (secret policy + KMS key policy), so roles from other stacks
@@ -85,6 +88,7 @@ class RotatingCertificate(Construct):
         ca_arn: str,
         rotation_function: lambda_.IFunction,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        rotator_id: str = DEFAULT_ROTATOR_ID,
     ) -> None:
         super().__init__(scope, construct_id)
         self.certificate_set = certificate_set
@@ -135,6 +139,7 @@ class RotatingCertificate(Construct):
             for index, secret_name in enumerate(certificate_set.chain_secret_names)
         ]
         Tags.of(self).add(TAG_CERTIFICATE_SET, name)
+        Tags.of(self.manifest_secret).add(ROTATOR_TAG, rotator_id)
 
         self._grant_rotation(rotation_function)
         self._grant_readers()

@@ -16,7 +16,11 @@ _NOT_FOUND = {
     "ClusterNotFoundException",
     "NotFoundException",
 }
-_THROTTLED = {"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "Throttling"}
+# Error codes AWS uses for a throttled request (Secrets Manager and Private
+# CA answer ThrottlingException; older APIs use the others).
+THROTTLING_CODES = frozenset(
+    {"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "Throttling", "ThrottledException"}
+)
 _RETRYABLE = {"InternalServiceError", "InternalServiceErrorException", "ServiceUnavailable", "ServerException"}
 
 
@@ -35,7 +39,7 @@ def translate(exc: Exception, what: str) -> AwsError:
         return NotReadyError(f"{what}: not ready yet")
     if code in _NOT_FOUND:
         return NotFoundError(f"{what}: not found ({code})")
-    if code in _THROTTLED:
+    if code in THROTTLING_CODES:
         return ThrottledError(f"{what}: throttled ({code})")
     if code in _RETRYABLE:
         return RetryableError(f"{what}: {code}")

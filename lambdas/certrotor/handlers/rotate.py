@@ -46,9 +46,13 @@ def lambda_handler(event: SecretsManagerEvent, context: LambdaContext) -> dict[s
     logger.append_keys(step=event.get("Step"), secret_id=event.get("SecretId"))
     try:
         request = RotationRequest.parse(dict(event.raw_event))
-        result = rotation_service().run(
-            request, remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS
-        )
+
+        def remaining() -> float:
+            return context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS
+
+        # A throttled call backs off only while this invocation has time left.
+        adapters().retry.bind(remaining)
+        result = rotation_service().run(request, remaining_seconds=remaining)
     except CertrotorError as exc:
         logger.error("rotation step failed", extra={"error_type": type(exc).__name__, "reason": str(exc)})
         metrics.add_metric(name="RotationFailed", unit=MetricUnit.Count, value=1)

@@ -15,6 +15,7 @@ from botocore.config import Config
 
 from certrotor.aws.ecs import EcsServices
 from certrotor.aws.pca import PrivateCA
+from certrotor.aws.retry import ThrottleRetry
 from certrotor.aws.secrets import SecretStore
 from certrotor.config import CertrotorConfig, load_config_json
 from certrotor.errors import ConfigError
@@ -51,6 +52,8 @@ class Adapters:
     secrets: SecretStore
     ca: PrivateCA
     ecs: EcsServices
+    # Throttling backoff of every call above; a handler binds its deadline.
+    retry: ThrottleRetry
 
 
 @functools.cache
@@ -68,11 +71,13 @@ def client(service: str) -> object:
 @functools.lru_cache(maxsize=4)
 def _adapters_for(raw_config: str, ca_arn: str | None) -> Adapters:
     settings = Settings.from_env({CONFIG_ENV: raw_config, CA_ARN_ENV: ca_arn or ""})
+    retry = ThrottleRetry()
     return Adapters(
         settings=settings,
-        secrets=SecretStore(client("secretsmanager")),
-        ca=PrivateCA(settings.ca_arn, client("acm-pca")),
-        ecs=EcsServices(client("ecs")),
+        secrets=SecretStore(retry.wrap(client("secretsmanager"))),
+        ca=PrivateCA(settings.ca_arn, retry.wrap(client("acm-pca"))),
+        ecs=EcsServices(retry.wrap(client("ecs"))),
+        retry=retry,
     )
 
 

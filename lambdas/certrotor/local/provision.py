@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from certrotor.config import CaConfig, CertrotorConfig, load_config
+from certrotor.fleet import ROTATOR_TAG
 from certrotor.layout.manifest import INITIAL_VALUE
 from certrotor.local.ca import LocalCA
 from certrotor.local.emulator import ACCOUNT, Emulator
@@ -117,7 +118,10 @@ def create_sets(emulator: Emulator, config: CertrotorConfig, rotation_function_a
             (cert_set.key_secret_name, key_key, "certrotor private key"),
             *((name, set_key, "certrotor chain part") for name in cert_set.chain_secret_names),
         ):
-            secrets.create_secret(Name=name, KmsKeyId=kms_key, Description=description, SecretString=INITIAL_VALUE)
+            tags = [{"Key": ROTATOR_TAG, "Value": config.service_name}] if name == cert_set.name else []
+            secrets.create_secret(
+                Name=name, KmsKeyId=kms_key, Description=description, SecretString=INITIAL_VALUE, Tags=tags
+            )
         days = max(1, (cert_set.schedule.rate_hours() or 24 * 30) // 24)
         emulator.enable_rotation(cert_set.name, rotation_function_arn, days)
     ecs = emulator.client("ecs")
