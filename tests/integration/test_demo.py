@@ -15,6 +15,11 @@ def test_the_demo_runs_the_whole_loop_and_exits_zero() -> None:
     # Then every step worked: the served serial changed, and the issuer answered
     assert done.returncode == 0, done.stderr
     assert "served serial changed:" in done.stdout
+    # a reload set's rotation reached the running server: same PID, new serial, client A kept
+    assert "finishSecret: finished; delivery is reload, no redeploy" in done.stdout
+    assert "client B (new connection): same pid" in done.stdout
+    assert "client A, still on its connection from before the rotation" in done.stdout
+    assert "no ECS deployment was started" in done.stdout
     assert "CSR issued: serial" in done.stdout
     assert "is current: serial" in done.stdout
     assert done.stdout.rstrip().splitlines()[-1].startswith("demo OK")

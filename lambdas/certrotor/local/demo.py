@@ -4,7 +4,10 @@ Emulator up, CA ready, set created, rotation 1, a container start (the real
 `certrotor-fetch` entrypoint fetches, verifies, writes the files and execs a
 TLS server), a TLS client that trusts only the local root, rotation 2 with
 the ECS redeploy, a new container start, and the served serial has changed;
-then the on-demand issuer: one CSR issuance and one issue-now.
+then a set delivered by reload: `certrotor-fetch --watch` supervises a running
+TLS server, a rotation reaches it without a redeploy (same PID, new serial,
+a client connected before the rotation still served); then the on-demand
+issuer: one CSR issuance and one issue-now.
 Exits 0 only if every step worked.
 """
 
@@ -12,11 +15,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import os
+import queue
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,10 +31,11 @@ from typing import Any, TypeVar
 
 from cryptography import x509
 
+from certrotor.config import load_config
 from certrotor.local.driver import RotationDriver, RotationReport
 from certrotor.local.emulator import Emulator
 from certrotor.local.gateway import run_issuer_demo
-from certrotor.local.provision import LocalEnvironment, provision
+from certrotor.local.provision import DEFAULT_CONFIG, LocalEnvironment, provision
 from certrotor.pki.handshake import client_context
 
 T = TypeVar("T")
@@ -37,6 +44,25 @@ QUIET_LAMBDA_ENV = {
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
+
+
+# A second set whose rotations reach running servers by reload, not redeploy.
+RELOAD_SET: dict[str, Any] = {
+    "name": "demo/live",
+    "common_name": "localhost",
+    "dns_names": ["localhost"],
+    "ip_addresses": ["127.0.0.1"],
+    "validity_days": 30,
+    "delivery": "reload",
+}
+# The demo's watch interval; the default is 5 minutes.
+DEMO_INTERVAL = "1s"
+
+
+def demo_config() -> dict[str, Any]:
+    data = copy.deepcopy(DEFAULT_CONFIG)
+    data["sets"].append(copy.deepcopy(RELOAD_SET))
+    return data
 
 
 class DemoFailed(Exception):
@@ -143,6 +169,152 @@ def connect(port: int, root_pem: str, server_name: str) -> Served:
     return Served(format(cert.serial_number, "x"), cert.not_valid_after_utc.isoformat(), version, body)
 
 
+class KeptConnection:
+    """One TLS connection kept open across requests (HTTP/1.1 keep-alive)."""
+
+    def __init__(self, port: int, root_pem: str, server_name: str) -> None:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self._tls = client_context(root_pem).wrap_socket(raw, server_hostname=server_name)
+        self._server_name = server_name
+        self._buffer = b""
+
+    @property
+    def serial(self) -> str:
+        der = self._tls.getpeercert(binary_form=True)
+        assert der is not None
+        return format(x509.load_der_x509_certificate(der).serial_number, "x")
+
+    def get(self) -> str:
+        """One request on this connection; the body. ConnectionError if it was dropped."""
+        self._tls.sendall(f"GET / HTTP/1.1\r\nHost: {self._server_name}\r\n\r\n".encode())
+        while b"\r\n\r\n" not in self._buffer:
+            self._buffer += self._receive()
+        head, _, rest = self._buffer.partition(b"\r\n\r\n")
+        lengths = [line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+        length = int(lengths[0].split(b":", 1)[1])
+        while len(rest) < length:
+            rest += self._receive()
+        self._buffer = rest[length:]
+        return rest[:length].decode().strip()
+
+    def _receive(self) -> bytes:
+        chunk = self._tls.recv(4096)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        return chunk
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._tls.close()
+
+
+def pid_in(body: str) -> int:
+    """The server PID the demo server puts in each answer."""
+    return int(body.split("(pid ", 1)[1].split(")", 1)[0])
+
+
+class WatchedServer:
+    """`certrotor-fetch --watch ... -- tls_server`: the supervisor and its
+    server, with the server's output lines collected as they come."""
+
+    def __init__(self, env: LocalEnvironment, set_name: str, files: Path, root_file: Path) -> None:
+        command = [
+            *fetch_command(),
+            "--set",
+            set_name,
+            "--dir",
+            str(files),
+            "--ca-file",
+            str(root_file),
+            "--watch",
+            "--interval",
+            DEMO_INTERVAL,
+            "--reload-signal",
+            "HUP",
+            "--",
+            sys.executable,
+            "-m",
+            "certrotor.local.tls_server",
+            "--dir",
+            str(files),
+        ]
+        self.process = subprocess.Popen(
+            command,
+            env={**os.environ, **env.emulator.env()},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.log: list[str] = []
+        threading.Thread(target=self._collect, args=(self.process.stdout, self.lines.put), daemon=True).start()
+        threading.Thread(target=self._collect, args=(self.process.stderr, self.log.append), daemon=True).start()
+
+    @staticmethod
+    def _collect(stream: Any, sink: Callable[[str], None]) -> None:
+        for line in stream:
+            sink(line.strip())
+
+    def expect(self, prefix: str, timeout: float = 30.0) -> str:
+        """The server's next line starting with `prefix`."""
+        give_up = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, give_up - time.monotonic()))
+            except queue.Empty:
+                raise DemoFailed(f"the server never printed {prefix!r}: {' | '.join(self.log)}") from None
+            if line.startswith(prefix):
+                return line
+
+    def stop(self) -> int:
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def reload_without_redeploy(story: Story, env: LocalEnvironment, workdir: Path, root_file: Path) -> None:
+    """A set with delivery 'reload': a rotation reaches a running server in
+    place (same PID, new serial), and a client connected before it stays up."""
+    driver = RotationDriver(env)
+    live = env.config.set_named(RELOAD_SET["name"])
+    driver.rotate(live.name)
+    before = deployments(env)
+    server = WatchedServer(env, live.name, workdir / "live", root_file)
+    try:
+        port = int(server.expect("listening on").rsplit(":", 1)[1])
+        story.say(f"certrotor-fetch --watch --interval {DEMO_INTERVAL} --reload-signal HUP supervises the TLS server")
+        held = KeptConnection(port, env.root.pem, live.common_name)
+        first = held.get()
+        server_pid = pid_in(first)
+        story.say(f"client A connected, kept open: server pid {server_pid}, serial {held.serial}")
+        finished = driver.rotate(live.name).results["finishSecret"]
+        story.say(f"rotation of {live.name}: finishSecret: {finished['action']}")
+        reloaded = server.expect("reloaded serial")
+        story.say(f"the server got SIGHUP after the atomic swap: {reloaded}")
+        fresh = connect(port, env.root.pem, live.common_name)
+        if pid_in(fresh.body) != server_pid:
+            raise DemoFailed(f"another process answered: pid {pid_in(fresh.body)}, not {server_pid}")
+        if fresh.serial == held.serial:
+            raise DemoFailed("the running server still serves the old serial")
+        story.say(f"client B (new connection): same pid {server_pid}, new serial {fresh.serial}")
+        try:
+            again = held.get()
+        except (OSError, ConnectionError) as exc:
+            raise DemoFailed(f"client A's connection was dropped by the reload: {exc}") from None
+        held.close()
+        story.say(
+            f"client A, still on its connection from before the rotation (serial {held.serial}), answered: {again}"
+        )
+        if deployments(env) != before:
+            raise DemoFailed("an ECS deployment was started for a reload set")
+        story.say("no ECS deployment was started")
+    finally:
+        server.stop()
+
+
 def deployments(env: LocalEnvironment) -> dict[str, list[str]]:
     """The deployment ids of every configured service."""
     ecs = env.emulator.client("ecs")
@@ -158,7 +330,10 @@ def run(story: Story) -> None:
     with Emulator() as emulator, tempfile.TemporaryDirectory(prefix="certrotor-demo-") as tmp:
         workdir = Path(tmp)
         story.say(f"AWS emulator (moto server) on {emulator.endpoint_url}")
-        env = story.step("Private CA ready: local root, subordinate in Private CA", lambda: provision(emulator))
+        env = story.step(
+            "Private CA ready: local root, subordinate in Private CA",
+            lambda: provision(emulator, load_config(demo_config())),
+        )
         cert_set = env.config.sets[0]
         story.say(f"root: {env.root.certificate.subject.rfc4514_string()}")
         story.say(f"subordinate CA: {env.ca_arn}")
@@ -200,6 +375,10 @@ def run(story: Story) -> None:
             raise DemoFailed("the served serial did not change after rotation 2")
         story.say(f"served serial changed: {first.serial} -> {second.serial}")
         story.step(
+            "Delivery by reload: a rotation reaches a running server without a redeploy",
+            lambda: reload_without_redeploy(story, env, workdir, root_file),
+        )
+        story.step(
             "On-demand issuance: a CSR whose key never leaves the client, then issue-now of the set",
             lambda: run_issuer_demo(env, say=story.say),
         )
@@ -209,7 +388,7 @@ def run_demo(args: argparse.Namespace) -> int:
     # The functions' own logs and metrics would drown the story; the demo
     # runs them as Lambda would, with warnings only and metrics off.
     os.environ.update(QUIET_LAMBDA_ENV)
-    story = Story(total=6)
+    story = Story(total=7)
     print("certrotor demo: certificates from Private CA, through Secrets Manager, into a container")
     started = time.perf_counter()
     try:
