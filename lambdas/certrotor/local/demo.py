@@ -304,10 +304,10 @@ def reload_without_redeploy(story: Story, env: LocalEnvironment, workdir: Path, 
             again = held.get()
         except (OSError, ConnectionError) as exc:
             raise DemoFailed(f"client A's connection was dropped by the reload: {exc}") from None
-        held.close()
         story.say(
             f"client A, still on its connection from before the rotation (serial {held.serial}), answered: {again}"
         )
+        held.close()
         if deployments(env) != before:
             raise DemoFailed("an ECS deployment was started for a reload set")
         story.say("no ECS deployment was started")

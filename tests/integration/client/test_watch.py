@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from certrotor.local.demo import connect
+from certrotor.local.demo import KeptConnection, connect
 from certrotor.local.driver import RotationDriver
 from certrotor.pki.bundle import check_key_matches, parse_bundle
 from certrotor.pki.keys import key_from_pem
@@ -211,7 +211,7 @@ def test_a_rotation_reaches_the_running_server_without_a_restart(rotated, watch,
     # Given a server started by certrotor-fetch --watch, and a client connected to it
     running = watch("--watch", "--interval", "1s", "--reload-signal", "HUP", command=server(tmp_path / "tls"))
     before = connect(running.port, rotated.env.root.pem, "localhost")
-    held = KeepAlive(running.port, rotated.env.root.pem)
+    held = KeptConnection(running.port, rotated.env.root.pem, "localhost")
     assert held.get() == before.body
     # When the set rotates
     token = rotate(rotated)
@@ -230,37 +230,6 @@ def test_a_rotation_reaches_the_running_server_without_a_restart(rotated, watch,
     assert running.log_count(f"now serving version {token}") == 1
     assert running.process.poll() is None
     assert assert_consistent(running.directory) == after.serial
-
-
-class KeepAlive:
-    """One TLS connection kept open across requests (HTTP/1.1 keep-alive)."""
-
-    def __init__(self, port: int, root_pem: str) -> None:
-        from certrotor.pki.handshake import client_context
-
-        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self._tls = client_context(root_pem).wrap_socket(raw, server_hostname="localhost")
-        self._buffer = b""
-
-    def get(self) -> str:
-        self._tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        while b"\r\n\r\n" not in self._buffer:
-            self._buffer += self._recv()
-        head, _, rest = self._buffer.partition(b"\r\n\r\n")
-        length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1])
-        while len(rest) < length:
-            rest += self._recv()
-        self._buffer = rest[length:]
-        return rest[:length].decode().strip()
-
-    def _recv(self) -> bytes:
-        chunk = self._tls.recv(4096)
-        if not chunk:
-            raise ConnectionError("the server closed the connection")
-        return chunk
-
-    def close(self) -> None:
-        self._tls.close()
 
 
 def test_killing_the_child_ends_the_supervisor_with_its_status(rotated, watch, tmp_path):
