@@ -45,6 +45,8 @@ def make_env(emulator: Emulator, root_ca: LocalCA) -> Callable[..., LocalEnviron
     def build(**set_overrides: Any) -> LocalEnvironment:
         data = copy.deepcopy(DEFAULT_CONFIG)
         prefix = uuid.uuid4().hex[:8]
+        # Each environment is its own rotator: its own trust bundle.
+        data["service_name"] = f"t{prefix}"
         data["sets"][0]["name"] = f"t{prefix}/web"
         data["sets"][0]["services"] = [{"cluster": f"c{prefix}", "service": "web"}]
         data["sets"][0].update(set_overrides)

@@ -16,6 +16,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from certrotor.config import CertrotorConfig
+from certrotor.services.trust import rotator_id
 from certrotor_cdk.certificate_authority import CertificateAuthority
 from certrotor_cdk.constants import (
     ENV_CA_ARN,
@@ -32,6 +33,7 @@ from certrotor_cdk.constants import (
 from certrotor_cdk.lambda_function import CertrotorFunction, FunctionSettings
 from certrotor_cdk.monitoring import Monitoring
 from certrotor_cdk.rotating_certificate import RotatingCertificate
+from certrotor_cdk.trust_bundle import TrustBundle
 
 # The retention periods CloudWatch Logs accepts.
 _RETENTION_DAYS: tuple[tuple[int, logs.RetentionDays], ...] = (
@@ -73,7 +75,7 @@ class Certrotor(Construct):
     Attributes for extending the deployment (the on-demand issuer adds a
     function with ``function_settings`` and watches it with ``monitoring``):
     ``certificate_authority``, ``function_settings``, ``rotation``,
-    ``monitor``, ``certificates``, ``monitoring``.
+    ``monitor``, ``certificates``, ``trust``, ``monitoring``.
     """
 
     def __init__(
@@ -141,6 +143,16 @@ class Certrotor(Construct):
         for certificate in self.certificates:
             # The monitor only gets each manifest's current value (services.expiry).
             certificate.grant_manifest_value_read(self.monitor.function)
+        # Every manifest names the trust bundle, so every set reader reads it;
+        # roles granted in code with a set's grant_read need trust.grant_read too.
+        self.trust = TrustBundle(
+            self,
+            "TrustBundle",
+            rotator=rotator_id(config),
+            reader_role_arns=[arn for cert_set in config.sets for arn in cert_set.reader_role_arns],
+            removal_policy=removal_policy,
+        )
+        self.trust.grant_write(self.monitor.function)
         events.Rule(
             self,
             "MonitorSchedule",

@@ -198,6 +198,7 @@ def add_platform_stack(app: App, config: CertrotorConfig) -> tuple[Stack, Certro
     task_role = iam.Role(platform, "OrdersTask", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
     certrotor.certificates[0].grant_read(task_role)
     certrotor.certificates[0].grant_private_key_read(task_role)
+    certrotor.trust.grant_read(task_role)
     return platform, certrotor, task_role
 
 

@@ -36,7 +36,8 @@ def test_each_set_has_a_manifest_a_key_and_its_chain_part_secrets(main: Any, nam
 
 
 def test_the_stack_creates_exactly_the_configured_secrets(main: Any) -> None:
-    expected = sum(2 + s.chain_parts for s in main.config.sets)
+    # Each set's manifest, key and chain parts, and the rotator's trust bundle.
+    expected = sum(2 + s.chain_parts for s in main.config.sets) + 1
 
     main.template.resource_count_is("AWS::SecretsManager::Secret", expected)
 
@@ -63,8 +64,8 @@ def test_private_key_secret_has_its_own_kms_key(main: Any, name: str) -> None:
 def test_every_kms_key_is_customer_managed_with_rotation_enabled(main: Any) -> None:
     keys = main.resources_of_type("AWS::KMS::Key")
 
-    # Two per set, one for the alarm topic.
-    assert len(keys) == 2 * len(SET_NAMES) + 1
+    # Two per set, one for the alarm topic, one for the trust bundle.
+    assert len(keys) == 2 * len(SET_NAMES) + 2
     assert all(key["Properties"]["EnableKeyRotation"] is True for key in keys.values())
 
 

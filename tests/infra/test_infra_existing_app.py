@@ -29,9 +29,10 @@ def test_a_plain_stack_gets_the_whole_deployment(platform: Any) -> None:
     template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
 
 
-def test_a_task_role_granted_in_code_reads_the_set_and_its_key_only(platform: Any) -> None:
+def test_a_task_role_granted_in_code_reads_the_set_its_key_and_the_trust_bundle_only(platform: Any) -> None:
     synth = platform.synth
     cert = platform.certrotor.certificates[0]
+    trust = platform.certrotor.trust
     secrets = [cert.manifest_secret, *cert.chain_secrets, cert.private_key_secret]
     expected = {
         (action, json.dumps(synth.resolve(s.secret_arn), sort_keys=True), "null")
@@ -43,7 +44,10 @@ def test_a_task_role_granted_in_code_reads_the_set_and_its_key_only(platform: An
             json.dumps(synth.resolve(k.key_arn), sort_keys=True),
             json.dumps(VIA_SECRETS_MANAGER, sort_keys=True),
         )
-        for k in (cert.certificate_key, cert.private_key_key)
+        for k in (cert.certificate_key, cert.private_key_key, trust.key)
     }
+    expected.add(
+        ("secretsmanager:GetSecretValue", json.dumps(synth.resolve(trust.secret.secret_arn), sort_keys=True), "null")
+    )
 
     assert grants(synth.role_statements(platform.task_role)) == expected

@@ -164,18 +164,27 @@ def test_monitor_role_gets_only_the_manifest_values_and_decrypts_only_their_key(
                 key(VIA_SECRETS_MANAGER),
             ),
         }
+    trust = main.stack.certrotor.trust
+    trust_secret = key(main.resolve(trust.secret.secret_arn))
+    expected |= {
+        (a, trust_secret, key(None)) for a in ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue")
+    }
+    expected |= {(a, key(main.resolve(trust.key.key_arn)), key(VIA_SECRETS_MANAGER)) for a in KMS_ACTIONS}
     expected |= {(a, key(main.resolve(monitor.log_group.log_group_arn)), key(None)) for a in LOG_ACTIONS}
     expected |= {(a, key("*"), key(None)) for a in TRACING_ACTIONS}
 
     assert grants(main.role_statements(monitor.role)) == expected
 
 
-def test_monitor_role_may_not_describe_secrets(main: Any) -> None:
+def test_monitor_role_may_not_describe_secrets_and_writes_only_the_trust_bundle(main: Any) -> None:
     statements = main.role_statements(main.stack.certrotor.monitor.role)
+    trust_secret = main.resolve(main.stack.certrotor.trust.secret.secret_arn)
 
     secret_actions = {a for s in statements for a in s["Action"] if a.startswith("secretsmanager:")}
+    writes = [s for s in statements if "secretsmanager:PutSecretValue" in s["Action"]]
 
-    assert secret_actions == {"secretsmanager:GetSecretValue"}
+    assert secret_actions == {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}
+    assert [s["Resource"] for s in writes] == [[trust_secret]]
 
 
 def test_function_roles_have_no_managed_policies(main: Any) -> None:
@@ -219,8 +228,9 @@ def test_identity_policies_use_resource_star_only_for_x_ray(synth_name: str, req
             assert set(statement["Action"]) == TRACING_ACTIONS, logical_id
 
 
-def test_readers_may_read_the_manifest_and_chain_parts_but_not_the_key(main: Any) -> None:
+def test_readers_may_read_the_manifest_chain_parts_and_trust_bundle_but_not_the_key(main: Any) -> None:
     cert = certificate(main, "tls/orders")
+    trust = main.stack.certrotor.trust
     policies = main.resources_of_type("AWS::SecretsManager::ResourcePolicy")
     readable = {
         key(p["Properties"]["SecretId"])
@@ -228,16 +238,19 @@ def test_readers_may_read_the_manifest_and_chain_parts_but_not_the_key(main: Any
         if "orders-task" in json.dumps(p["Properties"]["ResourcePolicy"])
     }
 
-    assert readable == {key(main.resolve(s.secret_arn)) for s in [cert.manifest_secret, *cert.chain_secrets]}
+    assert readable == {
+        key(main.resolve(s.secret_arn)) for s in [cert.manifest_secret, *cert.chain_secrets, trust.secret]
+    }
 
 
 def test_reader_resource_policy_grants_get_and_describe_only(main: Any) -> None:
-    for _, resource_type, statement in main.policy_statements():
+    trust = {"Ref": main.logical_id(main.stack.certrotor.trust.secret)}
+    for logical_id, resource_type, statement in main.policy_statements():
         if resource_type == "AWS::SecretsManager::ResourcePolicy":
-            assert set(statement["Action"]) == {
-                "secretsmanager:GetSecretValue",
-                "secretsmanager:DescribeSecret",
-            }
+            # The trust bundle's readers only get its value.
+            on_trust = main.resources[logical_id]["Properties"]["SecretId"] == trust
+            allowed = {"secretsmanager:GetSecretValue"} | (set() if on_trust else {"secretsmanager:DescribeSecret"})
+            assert set(statement["Action"]) == allowed
             assert statement["Effect"] == "Allow"
 
 

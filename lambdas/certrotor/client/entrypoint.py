@@ -24,12 +24,15 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from certrotor.client.files import MaterialDirectoryError, WrittenFiles, write_material
 from certrotor.client.watch_options import WatchArgs, add_watch_arguments, parse_watch
 from certrotor.errors import AwsError, BundleError, LayoutError, PolicyError
 from certrotor.services.verify import VerifiedSet
+
+if TYPE_CHECKING:
+    from certrotor.client.trust import TrustedFetch
 
 PROG = "certrotor-fetch"
 DEFAULT_DIRECTORY = "/run/certrotor"
@@ -104,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--ca-file",
-        help="PEM of the CA to trust: the root or the issuing CA (without it, only the set's "
-        "consistency is checked, against the chain's own top certificate)",
+        help="PEM of the CA to trust: the root or the issuing CA (without it, the set's trust "
+        "bundle is used, written as trust.pem; a set without one is only checked for consistency)",
     )
     parser.add_argument("--combined", action="store_true", help="also write combined.pem (key + full chain, 0400)")
     parser.add_argument("--pkcs12", action="store_true", help="also write cert.p12 (0400)")
@@ -188,23 +191,25 @@ def read_anchor(args: FetchArgs) -> str | None:
 Say = Callable[[str], None]
 
 
-def obtain_from_aws(args: FetchArgs, anchor_pem: str | None, say: Say) -> VerifiedSet:
-    """Fetch with the default credentials chain, retrying transient failures."""
+def obtain_from_aws(args: FetchArgs, anchor_pem: str | None, say: Say) -> TrustedFetch:
+    """Fetch the set and its trust bundle with the default credentials chain,
+    retrying transient failures."""
     from certrotor.aws.secrets import SecretStore
-    from certrotor.client.fetch import fetch_set, retry_within, secrets_client
+    from certrotor.client.fetch import retry_within, secrets_client
+    from certrotor.client.trust import fetch_trusted
     from certrotor.services.reader import SetReader
 
     reader = SetReader(SecretStore(secrets_client(args.deadline)))
 
-    def attempt() -> VerifiedSet:
-        return fetch_set(reader, args.set_name, anchor_pem=anchor_pem, min_remaining=args.min_valid)
+    def attempt() -> TrustedFetch:
+        return fetch_trusted(reader, args.set_name, anchor_pem=anchor_pem, min_remaining=args.min_valid)
 
     def retrying(number: int, delay: float, exc: BaseException) -> None:
         say(f"attempt {number} failed ({type(exc).__name__}); retrying in {delay:.2f}s")
 
-    verified = retry_within(args.deadline, attempt, on_retry=retrying)
-    say(f"read version {verified.manifest.version} in {reader.last.calls} AWS call(s)")
-    return verified
+    fetched = retry_within(args.deadline, attempt, on_retry=retrying)
+    say(f"read version {fetched.verified.manifest.version} in {reader.last.calls} AWS call(s)")
+    return fetched
 
 
 def obtain_from_env(args: FetchArgs, anchor_pem: str | None, environ: Mapping[str, str]) -> VerifiedSet:
@@ -218,14 +223,22 @@ def obtain_from_env(args: FetchArgs, anchor_pem: str | None, environ: Mapping[st
 def fetch_and_write(args: FetchArgs, environ: Mapping[str, str], say: Say) -> WrittenFiles:
     """Obtain, verify and write the set; raises on any failure, having written nothing."""
     anchor_pem = read_anchor(args)
-    if anchor_pem is None:
+    password = read_password(args.pkcs12_password_file) if args.pkcs12_password_file else None
+    if args.from_env:
+        verified = obtain_from_env(args, anchor_pem, environ)
+        trust_pem, checked = None, "--ca-file" if anchor_pem else "the chain's own top certificate"
+    else:
+        fetched = obtain_from_aws(args, anchor_pem, say)
+        verified, trust_pem, checked = fetched.verified, fetched.trust_pem, fetched.checked_against
+    if anchor_pem is None and trust_pem is None:
         # Without a CA to trust, the checks prove the set is whole and
         # consistent, not who issued it: whoever can write the secrets could
         # supply a self-signed chain.
-        say("no --ca-file: the chain is checked against its own top certificate (consistency, not authenticity)")
-    password = read_password(args.pkcs12_password_file) if args.pkcs12_password_file else None
-    verified = obtain_from_env(args, anchor_pem, environ) if args.from_env else obtain_from_aws(args, anchor_pem, say)
-    say(f"verified serial {verified.manifest.serial}, valid until {verified.manifest.not_after}")
+        say(
+            "no --ca-file and no trust bundle: the chain is checked against its own top certificate "
+            "(consistency, not authenticity)"
+        )
+    say(f"verified serial {verified.manifest.serial} against {checked}, valid until {verified.manifest.not_after}")
     files = write_material(
         args.directory,
         verified.key_pem,
@@ -233,6 +246,7 @@ def fetch_and_write(args: FetchArgs, environ: Mapping[str, str], say: Say) -> Wr
         combined=args.combined,
         pkcs12=args.pkcs12,
         pkcs12_password=password,
+        trust_pem=trust_pem,
     )
     say(f"wrote {', '.join(p.name for p in files.paths())} to {files.directory}")
     return files

@@ -7,6 +7,8 @@ Layout of the directory (the names servers are configured with):
 - key.pem        the private key, PKCS#8 PEM              0400
 - combined.pem   key then full chain (optional)           0400
 - cert.p12       PKCS#12 of key, leaf and chain (optional) 0400
+- trust.pem      the rotator's trust bundle: the CAs peers'
+                 certificates must chain to (when published) 0444
 
 The directory must be 0700 or tighter and owned by the writing user; one that
 is not is refused, never "fixed", because a looser directory means someone
@@ -37,6 +39,7 @@ FULLCHAIN_FILE = "fullchain.pem"
 KEY_FILE = "key.pem"
 COMBINED_FILE = "combined.pem"
 PKCS12_FILE = "cert.p12"
+TRUST_FILE = "trust.pem"
 
 DIRECTORY_MODE = 0o700
 SECRET_MODE = 0o400
@@ -60,9 +63,10 @@ class WrittenFiles:
     key: Path
     combined: Path | None = None
     pkcs12: Path | None = None
+    trust: Path | None = None
 
     def paths(self) -> tuple[Path, ...]:
-        optional = tuple(p for p in (self.combined, self.pkcs12) if p is not None)
+        optional = tuple(p for p in (self.combined, self.pkcs12, self.trust) if p is not None)
         return (self.cert, self.chain, self.fullchain, self.key, *optional)
 
 
@@ -163,6 +167,7 @@ def write_material(
     combined: bool = False,
     pkcs12: bool = False,
     pkcs12_password: bytes | None = None,
+    trust_pem: str | None = None,
 ) -> WrittenFiles:
     """Write the key and bundle into `directory` (created 0700 if missing).
 
@@ -180,7 +185,10 @@ def write_material(
         key=folder / KEY_FILE,
         combined=folder / COMBINED_FILE if combined else None,
         pkcs12=folder / PKCS12_FILE if pkcs12 else None,
+        trust=folder / TRUST_FILE if trust_pem else None,
     )
+    if files.trust is not None and trust_pem:
+        write_atomically(files.trust, trust_pem.encode("ascii"), PUBLIC_MODE)
     write_atomically(files.cert, bundle.leaf_pem.encode("ascii"), PUBLIC_MODE)
     write_atomically(files.chain, bundle.chain_pem.encode("ascii"), PUBLIC_MODE)
     write_atomically(files.fullchain, bundle.fullchain_pem.encode("ascii"), PUBLIC_MODE)

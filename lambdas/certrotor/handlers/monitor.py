@@ -1,7 +1,10 @@
-"""Monitor Lambda (scheduled): publish DaysToExpiry for every set.
+"""Monitor Lambda (scheduled): publish DaysToExpiry for every set, and keep
+the rotator's trust bundle holding its CA.
 
 Reads only the manifests (never a key) and emits one metric per set with the
 set's name as a dimension; an alarm on it catches rotations that stopped.
+The trust bundle is read once per run and written only when the CA's root
+is missing from it (first run after deploy, or a CA renewed under a new root).
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from certrotor.handlers.runtime import adapters
+from certrotor.errors import CertrotorError
+from certrotor.handlers.runtime import Adapters, adapters
 from certrotor.services.expiry import check_expiry
+from certrotor.services.trust import TrustStore, ensure_ca, rotator_id
 
 logger = Logger()
 metrics = Metrics(namespace="certrotor")
@@ -25,6 +30,7 @@ tracer = Tracer()
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     wired = adapters()
+    trust = _refresh_trust(wired)
     states = check_expiry(wired.settings.config, wired.secrets, lambda: dt.datetime.now(dt.UTC))
     namespace = metrics.namespace
     for state in states:
@@ -37,4 +43,21 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             name="DaysToExpiry", unit=MetricUnit.Count, value=round(state.days_to_expiry, 2), namespace=namespace
         ) as metric:
             metric.add_dimension(name="CertificateSet", value=state.name)
-    return {"sets": [{"name": s.name, "days_to_expiry": s.days_to_expiry, "serial": s.serial} for s in states]}
+    return {
+        "sets": [{"name": s.name, "days_to_expiry": s.days_to_expiry, "serial": s.serial} for s in states],
+        "trust": trust,
+    }
+
+
+def _refresh_trust(wired: Adapters) -> dict[str, Any]:
+    """The configured CA is in the trust bundle; a failure is logged and
+    reported, never fatal to the expiry metrics."""
+    store = TrustStore(wired.secrets, rotator_id(wired.settings.config))
+    try:
+        document, written = ensure_ca(store, wired.ca.ca_arn, wired.ca.ca_certificate_chain(), dt.datetime.now(dt.UTC))
+    except CertrotorError as exc:
+        logger.error("trust bundle not refreshed", extra={"trust": store.name, "error": str(exc)})
+        return {"name": store.name, "error": str(exc)}
+    if written:
+        logger.info("trust bundle updated", extra={"trust": store.name, "revision": document.revision})
+    return {"name": store.name, "revision": document.revision, "written": written}

@@ -54,6 +54,10 @@ class Manifest:
     key_algorithm: str
     parts: tuple[PartRef, ...]
     certificate: str | None = None
+    # The rotator's trust secret consumers verify against, and the CA that
+    # issued this certificate (absent in manifests written before either).
+    trust: str | None = None
+    ca: str | None = None
 
     @property
     def key_part(self) -> PartRef:
@@ -77,6 +81,10 @@ class Manifest:
         }
         if self.certificate is not None:
             data["certificate"] = self.certificate
+        if self.trust is not None:
+            data["trust"] = self.trust
+        if self.ca is not None:
+            data["ca"] = self.ca
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -99,11 +107,15 @@ class Manifest:
                 key_algorithm=str(data["key_algorithm"]),
                 parts=parts,
                 certificate=data.get("certificate"),
+                trust=data.get("trust"),
+                ca=data.get("ca"),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise IntegrityError(f"manifest is malformed: {type(exc).__name__}") from None
         if manifest.certificate is not None and not isinstance(manifest.certificate, str):
             raise IntegrityError("manifest is malformed: certificate is not PEM text")
+        if not all(isinstance(v, str | None) for v in (manifest.trust, manifest.ca)):
+            raise IntegrityError("manifest is malformed: trust and ca must be names")
         if sum(1 for p in parts if p.role == PartRole.KEY) != 1:
             raise IntegrityError("manifest must list exactly one key part")
         if any(p.role not in (PartRole.KEY, PartRole.CHAIN) for p in parts):

@@ -117,8 +117,17 @@ def check_capacity(spec: LayoutSpec, key_pem: str, chain: Sequence[x509.Certific
     _pack_chain(spec, [cert_to_pem(c) for c in chain])
 
 
-def split_bundle(spec: LayoutSpec, version: str, key_pem: str, bundle: Bundle) -> SecretLayout:
-    """Lay a key and bundle out as part values and a manifest within the limit."""
+def split_bundle(
+    spec: LayoutSpec,
+    version: str,
+    key_pem: str,
+    bundle: Bundle,
+    *,
+    trust: str | None = None,
+    ca_arn: str | None = None,
+) -> SecretLayout:
+    """Lay a key and bundle out as part values and a manifest within the limit;
+    the manifest names the trust secret and the issuing CA when given."""
     limit = spec.value_limit
     _check_key_fits(spec, key_pem)
     chain_blocks = [cert_to_pem(c) for c in bundle.chain]
@@ -143,6 +152,8 @@ def split_bundle(spec: LayoutSpec, version: str, key_pem: str, bundle: Bundle) -
             key_algorithm=describe_key(leaf.public_key()),  # type: ignore[arg-type]
             parts=tuple(refs),
             certificate=leaf_block if leaf_in_manifest else None,
+            trust=trust,
+            ca=ca_arn,
         )
         return SecretLayout(manifest=manifest, manifest_value=manifest.to_json(), parts=parts)
 

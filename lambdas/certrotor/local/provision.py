@@ -4,6 +4,8 @@ the set's secrets with rotation enabled, and the ECS services to redeploy."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -13,6 +15,7 @@ from certrotor.layout.manifest import INITIAL_VALUE
 from certrotor.local.ca import LocalCA
 from certrotor.local.emulator import ACCOUNT, Emulator
 from certrotor.pki.bundle import cert_to_pem
+from certrotor.services.trust import TrustStore, ensure_ca, rotator_id
 
 ROTATION_FUNCTION = "certrotor-rotate"
 
@@ -146,5 +149,26 @@ def provision(
         ca_arn = create_private_ca(emulator, root, config.ca.common_name)
         config = replace(config, ca=CaConfig(arn=ca_arn, usage_mode=config.ca.usage_mode, quota=config.ca.quota))
     environment = LocalEnvironment(emulator=emulator, config=config, root=root, ca_arn=ca_arn)
+    create_trust(emulator, config, ca_arn)
     create_sets(emulator, config, environment.rotation_function_arn)
     return environment
+
+
+def trust_store(emulator: Emulator, config: CertrotorConfig) -> TrustStore:
+    """The rotator's trust secret in the emulator."""
+    from certrotor.aws.secrets import SecretStore
+
+    return TrustStore(SecretStore(emulator.client("secretsmanager")), rotator_id(config))
+
+
+def create_trust(emulator: Emulator, config: CertrotorConfig, ca_arn: str) -> None:
+    """The rotator's trust secret, holding the CA's root, as the stack and the
+    monitor leave it."""
+    from certrotor.aws.pca import PrivateCA
+
+    store = trust_store(emulator, config)
+    secrets = emulator.client("secretsmanager")
+    with contextlib.suppress(secrets.exceptions.ResourceExistsException):
+        secrets.create_secret(Name=store.name, Description="certrotor trust bundle", SecretString=INITIAL_VALUE)
+    chain = PrivateCA(ca_arn, emulator.client("acm-pca")).ca_certificate_chain()
+    ensure_ca(store, ca_arn, chain, dt.datetime.now(dt.UTC))

@@ -30,6 +30,10 @@ class SetReader:
     def __init__(self, secrets: SecretPort) -> None:
         self._secrets = secrets
         self.last = ReadStats(0)
+        # With `with_trust`: the trust secret the manifest names, read at
+        # AWSCURRENT in the same batch as the parts (or the error reading it).
+        self.trust: SecretValue | None = None
+        self.trust_error: AwsError | None = None
 
     def read(
         self,
@@ -38,11 +42,14 @@ class SetReader:
         provisioned_chain_parts: int | None = None,
         manifest_value: SecretValue | None = None,
         known_parts: Mapping[str, str] | None = None,
+        with_trust: bool = False,
     ) -> AssembledSet:
         """The set at AWSCURRENT, or at `version` (a rotation's token); a caller
         that already holds the manifest's value may pass it in, and one that
         holds parts' values at `version` (versions are immutable) passes them
-        as `known_parts` (secret name to value) so they are not read again."""
+        as `known_parts` (secret name to value) so they are not read again.
+        With `with_trust`, the trust secret the manifest names is read too (in
+        the parts' batch: no extra call in the steady state) into `self.trust`."""
         calls = 0 if manifest_value is not None else 1
         if manifest_value is None:
             manifest_value = (
@@ -51,13 +58,16 @@ class SetReader:
         manifest = Manifest.from_json(manifest_value.value)
         check_belongs(manifest, name)
         names = [p.name for p in manifest.parts]
+        trust_name = manifest.trust if with_trust else None
+        self.trust, self.trust_error = None, None
         parts: dict[str, PartValue] = {}
         if known_parts and version is not None and manifest.version == version:
             parts.update({n: PartValue(known_parts[n], manifest.version) for n in names if n in known_parts})
+        batch: dict[str, SecretValue] = {}
         if version is None:
             calls += 1
             try:
-                batch = self._secrets.get_current_many(names)
+                batch = self._secrets.get_current_many([*names, *([trust_name] if trust_name else [])])
             except RetryableError:
                 raise
             except AwsError:
@@ -66,7 +76,7 @@ class SetReader:
                 # each part is then read on its own below.
                 batch = {}
             for part_name, value in batch.items():
-                if value.version == manifest.version:
+                if part_name in names and value.version == manifest.version:
                     parts[part_name] = PartValue(value.value, value.version)
         for part_name in names:
             if part_name not in parts:
@@ -80,6 +90,16 @@ class SetReader:
                         "the set's parts are from different rotations"
                     ) from None
                 parts[part_name] = PartValue(value.value, value.version)
+        if trust_name is not None:
+            self.trust = batch.get(trust_name)
+            if self.trust is None:
+                calls += 1
+                try:
+                    self.trust = self._secrets.get(trust_name, stage=CURRENT)
+                except RetryableError:
+                    raise
+                except AwsError as exc:
+                    self.trust_error = exc
         self.last = ReadStats(calls)
         return assemble(manifest_value.value, manifest_value.version, parts, provisioned_chain_parts)
 

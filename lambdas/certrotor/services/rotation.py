@@ -47,6 +47,7 @@ from certrotor.ports import (
     idempotency_token,
 )
 from certrotor.services.reader import SetReader
+from certrotor.services.trust import rotator_id, trust_secret_name
 from certrotor.services.verify import VerifiedSet, trust_anchor, verify_set
 
 # Tags on the manifest secret that make retries safe across invocations.
@@ -249,7 +250,14 @@ class RotationService:
             bundle = self._bundle(issued.certificate_pem, issued.chain_pem, refresh=True)
         # Never pair this rotation's key with a certificate for another key.
         check_key_matches(bundle, key)
-        layout = split_bundle(spec, token, key_to_pem(key), bundle)
+        layout = split_bundle(
+            spec,
+            token,
+            key_to_pem(key),
+            bundle,
+            trust=trust_secret_name(rotator_id(self._config)),
+            ca_arn=self._ca.ca_arn,
+        )
         for name in cert_set.chain_secret_names:
             self._secrets.put(name, layout.parts[name], token)
             self._known.remember(cert_set.name, token, name, layout.parts[name])

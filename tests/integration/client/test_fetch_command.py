@@ -54,6 +54,7 @@ def test_the_command_runs_with_the_files_in_place_and_private(shared_set, run_fe
         "chain.pem 0o444",
         "fullchain.pem 0o444",
         "key.pem 0o400",
+        "trust.pem 0o444",
         "",
     ]
     assert result.stderr == ""

@@ -1,0 +1,256 @@
+"""The trust bundle of a rotator: the CA certificates its consumers accept.
+
+One secret per rotator, `<rotator>/trust`, holds a JSON document:
+
+- `anchors`: the certificates a consumer verifies against (each CA's root,
+  the top of its chain) with the CAs that chain to them;
+- `cas`: every CA this rotator knows, with its status (`active` issues,
+  `incoming` is trusted ahead of a CA rotation, `retired` is no longer
+  trusted unless another CA shares its root);
+- `ca_rotation`: the staged CA rotation in progress, if any (see
+  services/ca_rotation.py).
+
+Every set's manifest names this secret (`trust`), so `certrotor-fetch` reads
+it in the same BatchGetSecretValue as the set's parts and writes trust.pem.
+The document is written whole with a ClientRequestToken derived from its
+content: writing the same document twice is one version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cryptography import x509
+
+from certrotor.config import CertrotorConfig
+from certrotor.errors import BundleError, IntegrityError, NotFoundError
+from certrotor.layout.manifest import INITIAL_VALUE
+from certrotor.pki.bundle import cert_to_pem, fingerprint, parse_certificates
+from certrotor.ports import CURRENT, SecretPort
+
+TRUST_FORMAT = "certrotor-trust/1"
+TRUST_FILE = "trust.pem"
+
+
+class CaStatus:
+    ACTIVE = "active"
+    INCOMING = "incoming"
+    RETIRED = "retired"
+
+
+def rotator_id(config: CertrotorConfig) -> str:
+    """The rotator's id: the name shared by its functions and sets' tags."""
+    return config.service_name
+
+
+def trust_secret_name(rotator: str) -> str:
+    """Where a rotator publishes its trust bundle."""
+    return f"{rotator}/trust"
+
+
+def anchor_of(ca_chain_pem: str) -> x509.Certificate:
+    """The certificate consumers pin for a CA: the self-issued root of its
+    chain, else the chain's last certificate."""
+    certs = parse_certificates(ca_chain_pem)
+    roots = [c for c in certs if c.issuer == c.subject]
+    return roots[0] if roots else certs[-1]
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """One trusted certificate and the CAs (by ARN) that chain to it."""
+
+    pem: str
+    fingerprint: str
+    subject: str
+    not_after: str
+
+    @classmethod
+    def of(cls, cert: x509.Certificate) -> Anchor:
+        return cls(
+            cert_to_pem(cert), fingerprint(cert), cert.subject.rfc4514_string(), cert.not_valid_after_utc.isoformat()
+        )
+
+
+@dataclass(frozen=True)
+class KnownCa:
+    """A CA the rotator issues from, or has, or will."""
+
+    arn: str
+    status: str
+    anchor: str  # the fingerprint of its anchor
+    chain_pem: str = ""
+
+
+@dataclass(frozen=True)
+class TrustDocument:
+    """The trust secret's value. `revision` grows whenever the anchors change."""
+
+    rotator: str
+    revision: int = 0
+    updated: str = ""
+    anchors: tuple[Anchor, ...] = ()
+    cas: tuple[KnownCa, ...] = ()
+    ca_rotation: Mapping[str, Any] | None = None
+    revoke: Mapping[str, Any] = field(default_factory=dict)
+
+    # -- reading ----------------------------------------------------------------
+
+    @property
+    def pem(self) -> str:
+        """The anchors as one PEM file (trust.pem)."""
+        return "".join(a.pem for a in self.anchors)
+
+    def ca(self, arn: str) -> KnownCa | None:
+        return next((c for c in self.cas if c.arn == arn), None)
+
+    def trusts(self, arn: str) -> bool:
+        known = self.ca(arn)
+        return known is not None and any(a.fingerprint == known.anchor for a in self.anchors)
+
+    # -- changing (each returns a new document) ------------------------------
+
+    def with_ca(self, arn: str, ca_chain_pem: str, status: str, now: dt.datetime) -> TrustDocument:
+        """Add or update a CA and make its anchor trusted."""
+        anchor = Anchor.of(anchor_of(ca_chain_pem))
+        cas = [c for c in self.cas if c.arn != arn]
+        cas.append(KnownCa(arn, status, anchor.fingerprint, ca_chain_pem))
+        anchors = list(self.anchors)
+        if all(a.fingerprint != anchor.fingerprint for a in anchors):
+            anchors.append(anchor)
+        return self._changed(tuple(anchors), tuple(cas), now)
+
+    def with_status(self, arn: str, status: str, now: dt.datetime) -> TrustDocument:
+        """Set a CA's status; a retired CA's anchor stays only while a CA
+        not retired shares it."""
+        known = self.ca(arn)
+        if known is None:
+            raise NotFoundError(f"{arn} is not a CA of rotator {self.rotator}")
+        cas = tuple(replace(c, status=status) if c.arn == arn else c for c in self.cas)
+        kept = {c.anchor for c in cas if c.status != CaStatus.RETIRED}
+        anchors = tuple(a for a in self.anchors if a.fingerprint in kept)
+        return self._changed(anchors, cas, now)
+
+    def with_rotation(self, state: Mapping[str, Any] | None) -> TrustDocument:
+        return replace(self, ca_rotation=dict(state) if state is not None else None)
+
+    def with_revoke(self, state: Mapping[str, Any]) -> TrustDocument:
+        return replace(self, revoke=dict(state))
+
+    def _changed(self, anchors: tuple[Anchor, ...], cas: tuple[KnownCa, ...], now: dt.datetime) -> TrustDocument:
+        moved = {a.fingerprint for a in anchors} != {a.fingerprint for a in self.anchors}
+        return replace(
+            self,
+            anchors=anchors,
+            cas=cas,
+            revision=self.revision + 1 if moved else self.revision,
+            updated=now.isoformat() if moved else self.updated,
+        )
+
+    # -- serialization ------------------------------------------------------------
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = {
+            "format": TRUST_FORMAT,
+            "rotator": self.rotator,
+            "revision": self.revision,
+            "updated": self.updated,
+            "anchors": [
+                {"pem": a.pem, "fingerprint_sha256": a.fingerprint, "subject": a.subject, "not_after": a.not_after}
+                for a in self.anchors
+            ],
+            "cas": [{"arn": c.arn, "status": c.status, "anchor": c.anchor, "chain": c.chain_pem} for c in self.cas],
+        }
+        if self.ca_rotation is not None:
+            data["ca_rotation"] = dict(self.ca_rotation)
+        if self.revoke:
+            data["revoke"] = dict(self.revoke)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str, rotator: str) -> TrustDocument:
+        """Parse the secret's value; the stack's initial value is an empty bundle."""
+        if text == INITIAL_VALUE:
+            return cls(rotator=rotator)
+        try:
+            data = json.loads(text)
+            if data.get("format") != TRUST_FORMAT:
+                raise IntegrityError(f"trust bundle format {data.get('format')!r} is not {TRUST_FORMAT}")
+            anchors = tuple(
+                Anchor(str(a["pem"]), str(a["fingerprint_sha256"]), str(a["subject"]), str(a["not_after"]))
+                for a in data["anchors"]
+            )
+            cas = tuple(
+                KnownCa(str(c["arn"]), str(c["status"]), str(c["anchor"]), str(c.get("chain", ""))) for c in data["cas"]
+            )
+            document = cls(
+                rotator=str(data["rotator"]),
+                revision=int(data["revision"]),
+                updated=str(data.get("updated", "")),
+                anchors=anchors,
+                cas=cas,
+                ca_rotation=data.get("ca_rotation"),
+                revoke=data.get("revoke") or {},
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise IntegrityError(f"trust bundle is malformed: {type(exc).__name__}") from None
+        for anchor in document.anchors:
+            try:
+                (cert,) = parse_certificates(anchor.pem)
+            except (BundleError, ValueError):
+                raise IntegrityError("trust bundle holds an anchor that is not one PEM certificate") from None
+            if fingerprint(cert) != anchor.fingerprint:
+                raise IntegrityError(f"trust bundle anchor {anchor.subject} does not match its fingerprint")
+        return document
+
+
+def trust_pem_of(value: str) -> str:
+    """The anchors of a trust secret's value as PEM ("" before it is published)."""
+    if value == INITIAL_VALUE:
+        return ""
+    data = TrustDocument.from_json(value, rotator="")
+    return data.pem
+
+
+class TrustStore:
+    """Reads and writes one rotator's trust secret."""
+
+    def __init__(self, secrets: SecretPort, rotator: str) -> None:
+        self._secrets = secrets
+        self.rotator = rotator
+        self.name = trust_secret_name(rotator)
+
+    def load(self) -> TrustDocument:
+        return TrustDocument.from_json(self._secrets.get(self.name, stage=CURRENT).value, self.rotator)
+
+    def save(self, document: TrustDocument, before: TrustDocument | None = None) -> bool:
+        """Write the document as the new AWSCURRENT unless it equals `before`;
+        True when a version was written."""
+        value = document.to_json()
+        if before is not None and before.to_json() == value:
+            return False
+        token = hashlib.sha256(value.encode("utf-8")).hexdigest()
+        self._secrets.put(self.name, value, token, stages=(CURRENT,))
+        return True
+
+
+def ensure_ca(
+    store: TrustStore, arn: str, ca_chain_pem: str, now: dt.datetime, status: str = CaStatus.ACTIVE
+) -> tuple[TrustDocument, bool]:
+    """The CA is listed and its anchor trusted (unless the document marks it
+    retired: a CA rotation removed it on purpose). Returns the document and
+    whether it was written. Writes only when something changed."""
+    before = store.load()
+    known = before.ca(arn)
+    if known is not None and (
+        known.status == CaStatus.RETIRED or (known.chain_pem == ca_chain_pem and before.trusts(arn))
+    ):
+        return before, False
+    keep = known.status if known is not None else status
+    after = before.with_ca(arn, ca_chain_pem, keep, now)
+    return after, store.save(after, before)
