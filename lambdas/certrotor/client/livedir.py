@@ -91,6 +91,7 @@ class LiveDirectory:
         combined: bool = False,
         pkcs12: bool = False,
         pkcs12_password: bytes | None = None,
+        trust_pem: str | None = None,
     ) -> WrittenFiles:
         """Write the set into a new version directory, then make it current.
 
@@ -108,7 +109,13 @@ class LiveDirectory:
         staged = versions / name
         try:
             written = write_material(
-                staged, key_pem, bundle, combined=combined, pkcs12=pkcs12, pkcs12_password=pkcs12_password
+                staged,
+                key_pem,
+                bundle,
+                combined=combined,
+                pkcs12=pkcs12,
+                pkcs12_password=pkcs12_password,
+                trust_pem=trust_pem,
             )
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
@@ -130,6 +137,7 @@ class LiveDirectory:
             key=folder / written.key.name,
             combined=folder / written.combined.name if written.combined else None,
             pkcs12=folder / written.pkcs12.name if written.pkcs12 else None,
+            trust=folder / written.trust.name if written.trust else None,
         )
 
     @staticmethod

@@ -17,6 +17,7 @@ from certrotor.client.fetch import utc_now, verify_fetched
 from certrotor.errors import AwsError, BundleError
 from certrotor.layout import AssembledSet
 from certrotor.pki.bundle import cert_to_pem, parse_certificates
+from certrotor.ports import SecretValue
 from certrotor.services.reader import SetReader
 from certrotor.services.trust import trust_pem_of
 from certrotor.services.verify import VerifiedSet
@@ -58,12 +59,13 @@ def fetch_trusted(
     anchor_pem: str | None = None,
     now: dt.datetime | None = None,
     min_remaining: dt.timedelta = dt.timedelta(0),
+    manifest_value: SecretValue | None = None,
 ) -> TrustedFetch:
     """Read the set and its trust bundle, and verify: to `anchor_pem` if
     given, else to the trust bundle, else (no bundle published) to the
     chain's own top certificate."""
     at = now or utc_now()
-    assembled = reader.read(name, with_trust=True)
+    assembled = reader.read(name, manifest_value=manifest_value, with_trust=True)
     trust_name = assembled.manifest.trust
     trust_pem = trust_pem_of(reader.trust.value) if reader.trust is not None else None
     if reader.trust_error is not None and anchor_pem is None:

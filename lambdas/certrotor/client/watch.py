@@ -71,7 +71,9 @@ class Watcher:
         self._secrets = secrets
         self._read_set = read_set
         self._live = live
-        self._write_options = dict(write_options)
+        # The caller's mapping, not a copy: read_set may update what is written
+        # with a version (the trust bundle read with it).
+        self._write_options = write_options
         self.served_version = served_version
         self._interval = interval
         self._reload = reload
@@ -202,7 +204,8 @@ def run_watch(args: Any, environ: Mapping[str, str], say: Callable[[str], None])
     watch until the command exits (its status) or, as a sidecar, SIGTERM."""
     from certrotor.aws.secrets import SecretStore
     from certrotor.client import entrypoint
-    from certrotor.client.fetch import secrets_client, verify_fetched
+    from certrotor.client.fetch import secrets_client
+    from certrotor.client.trust import fetch_trusted
     from certrotor.services.reader import SetReader
 
     watch: WatchArgs = args.watch
@@ -215,12 +218,17 @@ def run_watch(args: Any, environ: Mapping[str, str], say: Callable[[str], None])
             log(line)
 
     anchor_pem = entrypoint.read_anchor(args)
-    if anchor_pem is None:
-        say("no --ca-file: the chain is checked against its own top certificate (consistency, not authenticity)")
     password = entrypoint.read_password(args.pkcs12_password_file) if args.pkcs12_password_file else None
-    verified = entrypoint.obtain_from_aws(args, anchor_pem, say)
+    fetched = entrypoint.obtain_from_aws(args, anchor_pem, say)
+    verified = fetched.verified
+    say(f"verified against {fetched.checked_against}")
     live = LiveDirectory(args.directory)
-    write_options = {"combined": args.combined, "pkcs12": args.pkcs12, "pkcs12_password": password}
+    write_options: dict[str, Any] = {
+        "combined": args.combined,
+        "pkcs12": args.pkcs12,
+        "pkcs12_password": password,
+        "trust_pem": fetched.trust_pem,
+    }
     files = live.deliver(verified.manifest.version, verified.key_pem, verified.bundle, **write_options)
     log(
         f"serving version {verified.manifest.version} (serial {verified.manifest.serial}) from {files.directory}; "
@@ -230,8 +238,11 @@ def run_watch(args: Any, environ: Mapping[str, str], say: Callable[[str], None])
     reader = SetReader(store)
 
     def read_set(manifest_value: Any) -> VerifiedSet:
-        assembled = reader.read(args.set_name, manifest_value=manifest_value)
-        return verify_fetched(assembled, args.set_name, anchor_pem=anchor_pem, min_remaining=args.min_valid)
+        checked = fetch_trusted(
+            reader, args.set_name, anchor_pem=anchor_pem, min_remaining=args.min_valid, manifest_value=manifest_value
+        )
+        write_options["trust_pem"] = checked.trust_pem
+        return checked.verified
 
     supervisor = Supervisor(log=debug)
     env = dict(environ)
