@@ -14,8 +14,8 @@ What `get` returns is a CertificateSet: the key, leaf, chain and full chain as
 PEM, the manifest's facts (version, serial, not_after), and `client_context()`
 / `server_context()` for `ssl`. Every fresh value passed the same checks as
 `certrotor-fetch` at container start: digests and versions bind the parts, the
-key matches the leaf, the chain leads to `ca_pem` (else to its own top
-certificate), the certificate is valid now and for `min_valid` more.
+key matches the leaf, the chain leads to `ca_pem` (else to a CA of the
+rotator's trust bundle, else to its own top certificate), the certificate is valid now and for `min_valid` more.
 
 Cost: a value older than `max_age` (default 300 s, or
 POWERTOOLS_PARAMETERS_MAX_AGE) is refreshed with one GetSecretValue of the
@@ -35,7 +35,8 @@ from typing import Any
 from aws_lambda_powertools.shared.constants import PARAMETERS_MAX_AGE_ENV
 from aws_lambda_powertools.utilities.parameters.base import BaseProvider
 
-from certrotor.client.fetch import utc_now, verify_fetched
+from certrotor.client.fetch import utc_now
+from certrotor.client.trust import fetch_trusted
 from certrotor.errors import BundleError
 from certrotor.pki.handshake import client_context, memory_files
 from certrotor.ports import CURRENT
@@ -86,7 +87,8 @@ class CertificateSet:
 
     def client_context(self, server_ca_pem: str | None = None) -> ssl.SSLContext:
         """A TLS client presenting this certificate (mTLS) and trusting
-        `server_ca_pem` (default: the provider's `ca_pem`) for the server."""
+        `server_ca_pem` for the server (default: the provider's `ca_pem`, else
+        the trust bundle read with the set)."""
         trusted = server_ca_pem or self.ca_pem
         if trusted is None:
             raise ValueError("no CA to trust for the server: pass server_ca_pem or give the provider ca_pem")
@@ -153,10 +155,16 @@ class CertificateSetProvider(BaseProvider):
         now = utc_now()
         if known is not None and known.version == manifest_value.version and self._still_valid(known, now):
             return known
-        assembled = self._reader.read(name, manifest_value=manifest_value)
+        checked = fetch_trusted(
+            self._reader,
+            name,
+            anchor_pem=self._ca_pem,
+            now=now,
+            min_remaining=self._min_valid,
+            manifest_value=manifest_value,
+        )
         self.calls += self._reader.last.calls
-        verified = verify_fetched(assembled, name, anchor_pem=self._ca_pem, now=now, min_remaining=self._min_valid)
-        fresh = CertificateSet.of(name, verified, self._ca_pem)
+        fresh = CertificateSet.of(name, checked.verified, self._ca_pem or checked.trust_pem)
         self._verified[name] = fresh
         return fresh
 

@@ -118,3 +118,11 @@ def test_a_lambda_calls_a_private_mtls_service_with_the_set(rotated):
     assert answer == b"ok"
     subject = dict(item[0] for item in seen["client"]["subject"])  # type: ignore[index]
     assert subject["commonName"] == "localhost"
+
+
+def test_without_ca_pem_the_set_is_verified_against_the_rotators_trust_bundle(rotated):
+    # Given a provider with no CA of its own
+    got = CertificateSetProvider(boto3_client=rotated.secrets).get(rotated.name)
+    # Then the set verified against the published trust bundle, which names the root
+    assert got.ca_pem is not None
+    assert rotated.env.root.pem.strip() in got.ca_pem
