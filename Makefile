@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(PY) bench/rotation.py
 	$(PY) bench/container_start.py
 	$(PY) bench/issuance.py
+	$(PY) bench/reload.py
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -217,7 +217,9 @@ class WatchedServer:
     """`certrotor-fetch --watch ... -- tls_server`: the supervisor and its
     server, with the server's output lines collected as they come."""
 
-    def __init__(self, env: LocalEnvironment, set_name: str, files: Path, root_file: Path) -> None:
+    def __init__(
+        self, env: LocalEnvironment, set_name: str, files: Path, root_file: Path, interval: str = DEMO_INTERVAL
+    ) -> None:
         command = [
             *fetch_command(),
             "--set",
@@ -228,7 +230,7 @@ class WatchedServer:
             str(root_file),
             "--watch",
             "--interval",
-            DEMO_INTERVAL,
+            interval,
             "--reload-signal",
             "HUP",
             "--",
