@@ -30,7 +30,13 @@ import secrets
 import shutil
 from pathlib import Path
 
-from certrotor.client.files import MaterialDirectoryError, WrittenFiles, prepare_directory, write_material
+from certrotor.client.files import (
+    MaterialDirectoryError,
+    WrittenFiles,
+    _sync_directory,
+    prepare_directory,
+    write_material,
+)
 from certrotor.pki.bundle import Bundle
 
 VERSIONS = ".versions"
@@ -47,16 +53,6 @@ def _replace_with_symlink(path: Path, target: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise MaterialDirectoryError(f"cannot link {path} to {target}: {exc.strerror}") from None
-
-
-def _sync(directory: Path) -> None:
-    """Make the swap durable: after a crash the directory holds the new names."""
-    with contextlib.suppress(OSError):
-        descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
 
 def _safe_version(version: str) -> str:
@@ -127,7 +123,8 @@ class LiveDirectory:
             target = f"{CURRENT_LINK}/{path.name}"
             if not (stable.is_symlink() and os.readlink(stable) == target):
                 _replace_with_symlink(stable, target)
-        _sync(folder)
+        # Durable: after a crash the directory holds the new names.
+        _sync_directory(folder)
         self._prune(versions, keep={name, Path(previous).name if previous else ""})
         return WrittenFiles(
             directory=folder,

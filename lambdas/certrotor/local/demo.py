@@ -103,6 +103,12 @@ def fetch_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "certrotor.client.entrypoint"]
 
 
+def server_command(set_name: str, files: Path, root_file: Path, options: tuple[str, ...] = ()) -> list[str]:
+    """certrotor-fetch for the set into `files`, then the demo TLS server."""
+    fetch = [*fetch_command(), "--set", set_name, "--dir", str(files), "--ca-file", str(root_file), *options]
+    return [*fetch, "--", sys.executable, "-m", "certrotor.local.tls_server", "--dir", str(files)]
+
+
 @contextlib.contextmanager
 def container(
     env: LocalEnvironment, set_name: str, workdir: Path, label: str, root_file: Path
@@ -110,21 +116,7 @@ def container(
     """A container start: certrotor-fetch writes the files and execs the TLS
     server; yields the port it listens on, and stops it afterwards."""
     files = workdir / label
-    command = [
-        *fetch_command(),
-        "--set",
-        set_name,
-        "--dir",
-        str(files),
-        "--ca-file",
-        str(root_file),
-        "--",
-        sys.executable,
-        "-m",
-        "certrotor.local.tls_server",
-        "--dir",
-        str(files),
-    ]
+    command = server_command(set_name, files, root_file)
     process = subprocess.Popen(
         command,
         env={**os.environ, **env.emulator.env()},
@@ -220,26 +212,9 @@ class WatchedServer:
     def __init__(
         self, env: LocalEnvironment, set_name: str, files: Path, root_file: Path, interval: str = DEMO_INTERVAL
     ) -> None:
-        command = [
-            *fetch_command(),
-            "--set",
-            set_name,
-            "--dir",
-            str(files),
-            "--ca-file",
-            str(root_file),
-            "--watch",
-            "--interval",
-            interval,
-            "--reload-signal",
-            "HUP",
-            "--",
-            sys.executable,
-            "-m",
-            "certrotor.local.tls_server",
-            "--dir",
-            str(files),
-        ]
+        command = server_command(
+            set_name, files, root_file, ("--watch", "--interval", interval, "--reload-signal", "HUP")
+        )
         self.process = subprocess.Popen(
             command,
             env={**os.environ, **env.emulator.env()},

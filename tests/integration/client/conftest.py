@@ -4,6 +4,7 @@ and certrotor-fetch run as a real subprocess with the emulator's environment."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import socket
 import subprocess
@@ -46,6 +47,18 @@ class RotatedSet:
             self.secrets.put_secret_value(
                 SecretId=secret, SecretString=value, ClientRequestToken=version, VersionStages=["AWSCURRENT"]
             )
+
+    def put_tampered_chain(self) -> str:
+        """Make current a new version whose chain-0 differs from its manifest's digest; its VersionId."""
+        version = str(uuid.uuid4())
+        manifest = json.loads(self.current(self.name)["SecretString"])
+        manifest["version"] = version
+        values = {
+            part: self.current(part)["SecretString"] for part in self.env.config.set_named(self.name).part_secret_names
+        }
+        values[f"{self.name}/chain-0"] += "\n"
+        self.put_current({**values, self.name: json.dumps(manifest)}, version)
+        return version
 
     def env_vars(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """This process's environment pointed at the emulator, plus `extra`."""

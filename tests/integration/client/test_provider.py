@@ -8,7 +8,6 @@ import json
 import socket
 import ssl
 import threading
-import uuid
 
 import pytest
 from aws_lambda_powertools.utilities.parameters.base import BaseProvider
@@ -62,18 +61,7 @@ def test_after_max_age_an_unchanged_set_costs_one_call_and_a_new_one_is_read_and
 
 
 def test_a_tampered_set_raises_get_parameter_error_with_the_reason(rotated):
-    version = str(uuid.uuid4())
-    manifest = manifest_of(rotated)
-    manifest["version"] = version
-    rotated.put_current(
-        {
-            f"{rotated.name}/key": rotated.current(f"{rotated.name}/key")["SecretString"],
-            f"{rotated.name}/chain-0": rotated.current(f"{rotated.name}/chain-0")["SecretString"] + "\n",
-            f"{rotated.name}/chain-1": rotated.current(f"{rotated.name}/chain-1")["SecretString"],
-            rotated.name: json.dumps(manifest),
-        },
-        version,
-    )
+    rotated.put_tampered_chain()
     with pytest.raises(GetParameterError, match="chain-0 does not match the manifest's digest") as raised:
         provider_for(rotated).get(rotated.name)
     assert "PRIVATE" not in str(raised.value)

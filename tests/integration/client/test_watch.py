@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -342,16 +341,7 @@ def test_a_set_failing_verification_is_never_written(rotated, watch, tmp_path):
     serial = assert_consistent(running.directory)
     served = os.readlink(running.directory / "current")
     # When a tampered set becomes current (chain-0 does not match its digest)
-    version = str(uuid.uuid4())
-    manifest = json.loads(rotated.current(rotated.name)["SecretString"])
-    manifest["version"] = version
-    tampered = {
-        f"{rotated.name}/key": rotated.current(f"{rotated.name}/key")["SecretString"],
-        f"{rotated.name}/chain-0": rotated.current(f"{rotated.name}/chain-0")["SecretString"] + "\n",
-        f"{rotated.name}/chain-1": rotated.current(f"{rotated.name}/chain-1")["SecretString"],
-        rotated.name: json.dumps(manifest),
-    }
-    rotated.put_current(tampered, version)
+    rotated.put_tampered_chain()
     wait_for(lambda: running.log_count("refused the current set") >= 2, what="two refusals")
     # Then it is refused, logged with the reason, retried, and nothing is written or reloaded
     assert "chain-0 does not match the manifest's digest" in running.log
