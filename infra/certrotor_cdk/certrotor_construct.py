@@ -11,11 +11,13 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from certrotor.config import CertrotorConfig
+from certrotor.services.supersede import TAG_SUPERSEDED
 from certrotor.services.trust import rotator_id
 from certrotor_cdk.certificate_authority import CertificateAuthority
 from certrotor_cdk.constants import (
@@ -153,6 +155,7 @@ class Certrotor(Construct):
             removal_policy=removal_policy,
         )
         self.trust.grant_write(self.monitor.function)
+        self._grant_monitor_ca(config)
         events.Rule(
             self,
             "MonitorSchedule",
@@ -173,6 +176,29 @@ class Certrotor(Construct):
         self.monitoring.watch_deployments(list(service_arns))
         self.monitoring.watch_expiry([cert_set.name for cert_set in config.sets])
         self.monitoring.add_alarm_overview()
+
+    def _grant_monitor_ca(self, config: CertrotorConfig) -> None:
+        """The monitor reads the CA's chain (trust bundle) and, unless
+        revoke_superseded is off, revokes superseded certificates: it reads
+        the CA's revocation configuration, describes each manifest (versions,
+        tags) and tags it with the record, that tag key only."""
+        ca_actions = ["acm-pca:GetCertificateAuthorityCertificate"]
+        if config.ca.revoke_superseded != "off":
+            ca_actions += ["acm-pca:DescribeCertificateAuthority", "acm-pca:RevokeCertificate"]
+            manifests = [certificate.manifest_secret.secret_arn for certificate in self.certificates]
+            self.monitor.function.add_to_role_policy(
+                iam.PolicyStatement(actions=["secretsmanager:DescribeSecret"], resources=manifests)
+            )
+            self.monitor.function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["secretsmanager:TagResource"],
+                    resources=manifests,
+                    conditions={"ForAllValues:StringEquals": {"aws:TagKeys": [TAG_SUPERSEDED]}},
+                )
+            )
+        self.monitor.function.add_to_role_policy(
+            iam.PolicyStatement(actions=ca_actions, resources=[self.certificate_authority.arn])
+        )
 
 
 def log_retention(days: int) -> logs.RetentionDays:

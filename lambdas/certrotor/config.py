@@ -188,6 +188,14 @@ class CaConfig:
     usage_mode: str = "GENERAL_PURPOSE"
     common_name: str = "certrotor CA"
     quota: int = DEFAULT_PCA_QUOTA
+    # Revoke the certificate a rotation superseded once it was delivered and
+    # this grace has passed: "auto" does it only when the CA publishes a CRL
+    # or OCSP (revocation nobody can see is pointless), "on" always, "off" never.
+    revoke_superseded: str = "auto"
+    revoke_grace_hours: int = 24
+
+
+REVOKE_SUPERSEDED_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -495,7 +503,18 @@ def _ca(data: Any) -> CaConfig:
         usage_mode=mode,
         common_name=str(data.get("common_name", CaConfig.common_name)),
         quota=_int(data.get("quota", DEFAULT_PCA_QUOTA), "ca.quota", 1, 10_000_000),
+        revoke_superseded=_revoke_mode(data.get("revoke_superseded", "auto")),
+        # At least an hour: tasks draining the old certificate need that much.
+        revoke_grace_hours=_int(data.get("revoke_grace_hours", 24), "ca.revoke_grace_hours", 1, 8760),
     )
+
+
+def _revoke_mode(value: Any) -> str:
+    _require(
+        value in REVOKE_SUPERSEDED_MODES,
+        f"ca.revoke_superseded: {value!r} is not one of {', '.join(REVOKE_SUPERSEDED_MODES)}",
+    )
+    return str(value)
 
 
 def _policy(data: Any, index: int) -> IssuerPolicy:

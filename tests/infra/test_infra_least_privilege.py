@@ -170,21 +170,38 @@ def test_monitor_role_gets_only_the_manifest_values_and_decrypts_only_their_key(
         (a, trust_secret, key(None)) for a in ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue")
     }
     expected |= {(a, key(main.resolve(trust.key.key_arn)), key(VIA_SECRETS_MANAGER)) for a in KMS_ACTIONS}
+    # Revoking superseded certificates (ca.revoke_superseded is "auto" here).
+    ca_arn = key(main.resolve(main.stack.certrotor.certificate_authority.arn))
+    expected |= {
+        (a, ca_arn, key(None))
+        for a in (
+            "acm-pca:GetCertificateAuthorityCertificate",
+            "acm-pca:DescribeCertificateAuthority",
+            "acm-pca:RevokeCertificate",
+        )
+    }
+    only_record = {"ForAllValues:StringEquals": {"aws:TagKeys": ["certrotor:superseded"]}}
+    for cert in main.stack.certrotor.certificates:
+        manifest = key(main.resolve(cert.manifest_secret.secret_arn))
+        expected |= {
+            ("secretsmanager:DescribeSecret", manifest, key(None)),
+            ("secretsmanager:TagResource", manifest, key(only_record)),
+        }
     expected |= {(a, key(main.resolve(monitor.log_group.log_group_arn)), key(None)) for a in LOG_ACTIONS}
     expected |= {(a, key("*"), key(None)) for a in TRACING_ACTIONS}
 
     assert grants(main.role_statements(monitor.role)) == expected
 
 
-def test_monitor_role_may_not_describe_secrets_and_writes_only_the_trust_bundle(main: Any) -> None:
+def test_monitor_role_writes_only_the_trust_bundle_and_tags_only_the_superseded_record(main: Any) -> None:
     statements = main.role_statements(main.stack.certrotor.monitor.role)
     trust_secret = main.resolve(main.stack.certrotor.trust.secret.secret_arn)
 
-    secret_actions = {a for s in statements for a in s["Action"] if a.startswith("secretsmanager:")}
     writes = [s for s in statements if "secretsmanager:PutSecretValue" in s["Action"]]
+    tags = [s for s in statements if "secretsmanager:TagResource" in s["Action"]]
 
-    assert secret_actions == {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}
     assert [s["Resource"] for s in writes] == [[trust_secret]]
+    assert [s["Condition"] for s in tags] == [{"ForAllValues:StringEquals": {"aws:TagKeys": ["certrotor:superseded"]}}]
 
 
 def test_function_roles_have_no_managed_policies(main: Any) -> None:

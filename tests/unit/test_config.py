@@ -502,3 +502,23 @@ def test_a_reload_set_with_services_to_redeploy_is_refused() -> None:
         r"services: delivery 'reload' redeploys nothing; remove services, or use delivery 'both'",
     )
     _refused(_config(delivery="reload", redeploy_strict=True), r"redeploy_strict: delivery 'reload' redeploys nothing")
+
+
+def test_superseded_certificates_are_revoked_automatically_after_a_day_by_default() -> None:
+    config = load_config(_config())
+    assert (config.ca.revoke_superseded, config.ca.revoke_grace_hours) == ("auto", 24)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("revoke_superseded", "yes", "ca.revoke_superseded: 'yes' is not one of auto, on, off"),
+        ("revoke_grace_hours", 0, "ca.revoke_grace_hours: 0 is outside 1-8,760"),
+        ("revoke_grace_hours", "24", "ca.revoke_grace_hours: expected an integer"),
+    ],
+)
+def test_bad_revocation_settings_are_refused_naming_the_field(field: str, value: Any, message: str) -> None:
+    data = _config()
+    data["ca"][field] = value
+    with pytest.raises(ConfigError, match=message):
+        load_config(data)

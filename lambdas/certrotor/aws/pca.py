@@ -48,14 +48,23 @@ class PrivateCA:
         self._description: dict[str, Any] | None = None
         self._chain: str | None = None
 
-    def describe(self) -> dict[str, Any]:
-        """DescribeCertificateAuthority, cached for the life of this object."""
-        if self._description is None:
+    def describe(self, refresh: bool = False) -> dict[str, Any]:
+        """DescribeCertificateAuthority, cached for the life of this object unless `refresh`."""
+        if self._description is None or refresh:
             with aws_call("DescribeCertificateAuthority"):
                 self._description = self._client.describe_certificate_authority(CertificateAuthorityArn=self.ca_arn)[
                     "CertificateAuthority"
                 ]
         return self._description
+
+    def publishes_revocation(self) -> bool:
+        """Whether the CA publishes a CRL or answers OCSP: without either, a
+        revocation changes nothing any relying party can see. Read afresh
+        (one DescribeCertificateAuthority): the CA's configuration may change."""
+        config = self.describe(refresh=True).get("RevocationConfiguration") or {}
+        crl = (config.get("CrlConfiguration") or {}).get("Enabled")
+        ocsp = (config.get("OcspConfiguration") or {}).get("Enabled")
+        return bool(crl or ocsp)
 
     def signing_algorithm(self) -> str:
         """The CA's own signing algorithm, as IssueCertificate must use it."""

@@ -1,5 +1,6 @@
-"""Monitor Lambda (scheduled): publish DaysToExpiry for every set, and keep
-the rotator's trust bundle holding its CA.
+"""Monitor Lambda (scheduled): publish DaysToExpiry for every set, keep the
+rotator's trust bundle holding its CA, and revoke superseded certificates
+after their grace (services.supersede) when the CA publishes revocation.
 
 Reads only the manifests (never a key) and emits one metric per set with the
 set's name as a dimension; an alarm on it catches rotations that stopped.
@@ -16,9 +17,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from certrotor.aws.pca import PrivateCA
 from certrotor.errors import CertrotorError
-from certrotor.handlers.runtime import Adapters, adapters
+from certrotor.handlers.runtime import Adapters, adapters, client
 from certrotor.services.expiry import check_expiry
+from certrotor.services.supersede import SupersededRevoker, revocation_enabled
 from certrotor.services.trust import TrustStore, ensure_ca, rotator_id
 
 logger = Logger()
@@ -31,6 +34,7 @@ tracer = Tracer()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     wired = adapters()
     trust = _refresh_trust(wired)
+    superseded = _revoke_superseded(wired)
     states = check_expiry(wired.settings.config, wired.secrets, lambda: dt.datetime.now(dt.UTC))
     namespace = metrics.namespace
     for state in states:
@@ -46,6 +50,36 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return {
         "sets": [{"name": s.name, "days_to_expiry": s.days_to_expiry, "serial": s.serial} for s in states],
         "trust": trust,
+        "superseded": superseded,
+    }
+
+
+def _revoke_superseded(wired: Adapters) -> dict[str, Any]:
+    """Revoke what rotations superseded, after delivery and the grace, when
+    the CA publishes revocation (or the config says on)."""
+    config = wired.settings.config
+    enabled, reason = revocation_enabled(config, wired.ca)
+    if not enabled:
+        logger.info(reason)
+        return {"enabled": False, "reason": reason}
+    cas: dict[str, Any] = {wired.ca.ca_arn: wired.ca}
+
+    def ca_for(arn: str) -> Any:
+        if arn not in cas:
+            cas[arn] = PrivateCA(arn, client("acm-pca"))
+        return cas[arn]
+
+    revoker = SupersededRevoker(config, wired.secrets, ca_for)
+    outcomes = revoker.run()
+    if revoker.revocations:
+        with single_metric(
+            name="SupersededRevoked", unit=MetricUnit.Count, value=revoker.revocations, namespace=metrics.namespace
+        ):
+            pass
+    return {
+        "enabled": True,
+        "reason": reason,
+        "sets": [{"name": o.name, "action": o.action, "serial": o.serial} for o in outcomes],
     }
 
 

@@ -147,7 +147,7 @@ def provision(
     ca_arn = config.ca.arn if config.ca.arn and not config.ca.create else None
     if ca_arn is None:
         ca_arn = create_private_ca(emulator, root, config.ca.common_name)
-        config = replace(config, ca=CaConfig(arn=ca_arn, usage_mode=config.ca.usage_mode, quota=config.ca.quota))
+        config = replace(config, ca=replace(config.ca, arn=ca_arn, create=False, common_name=CaConfig.common_name))
     environment = LocalEnvironment(emulator=emulator, config=config, root=root, ca_arn=ca_arn)
     create_trust(emulator, config, ca_arn)
     create_sets(emulator, config, environment.rotation_function_arn)

@@ -1,0 +1,209 @@
+"""Revoke the certificate a rotation superseded, once it was delivered and a
+grace period has passed.
+
+Per set, each run (the monitor's schedule) looks at the manifest secret's
+versions: AWSCURRENT (the certificate in service) and AWSPREVIOUS (the one it
+replaced). The previous certificate becomes a candidate only once the current
+version was delivered (its redeploy recorded for a redeploying set; finished,
+for a set whose consumers reload). The grace starts when a run first sees
+that, never earlier, and is recorded on the manifest secret as tag
+`certrotor:superseded` = "<serial> <state> <time>" with state
+
+    delivered  the grace runs from <time>
+    revoking   the revocation was asked for at <time> (intent recorded first)
+    revoked    Private CA confirmed it at <time>
+
+so a retried run never revokes twice, a crash between the request and the
+record is finished by the next run (a certificate already revoked counts as
+done), and operators see the state on the secret. The serial in service is
+never revoked: a candidate equal to the current manifest's serial is refused.
+A record whose grace is still running is never replaced, so with at most one
+rotation per run every superseded certificate is revoked. Revocations are
+paced (RevokeCertificate allows 20 per second per account; this uses at most
+10) and bounded per run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from certrotor.config import CertificateSetConfig, CertrotorConfig
+from certrotor.errors import AlreadyDoneError, CertrotorError, IntegrityError, NotIssuedError, RetryableError
+from certrotor.layout import Manifest
+from certrotor.ports import CURRENT, SecretPort
+from certrotor.services.rotation import TAG_REDEPLOYED
+
+TAG_SUPERSEDED = "certrotor:superseded"
+PREVIOUS = "AWSPREVIOUS"
+REASON = "SUPERSEDED"
+# Half of RevokeCertificate's 20 TPS: room for an operator's revocations.
+REVOKE_INTERVAL_SECONDS = 0.1
+MAX_REVOCATIONS_PER_RUN = 200
+
+
+class RevokingCA(Protocol):
+    ca_arn: str
+
+    def publishes_revocation(self) -> bool: ...
+    def revoke(self, certificate_serial: str, reason: str = ...) -> None: ...
+
+
+@dataclass(frozen=True)
+class SupersededRecord:
+    """The tag's value: which certificate, which state since when, which CA."""
+
+    serial: str
+    state: str
+    at: dt.datetime
+    ca_arn: str
+
+    def tag_value(self) -> str:
+        return f"{self.serial} {self.state} {self.at.isoformat(timespec='seconds')} {self.ca_arn}"
+
+    @classmethod
+    def parse(cls, value: str | None) -> SupersededRecord | None:
+        if not value:
+            return None
+        try:
+            serial, state, at, ca_arn = value.split(" ")
+            return cls(serial, state, dt.datetime.fromisoformat(at), ca_arn)
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
+class SupersedeOutcome:
+    """What a run did for one set, for the monitor's report and logs."""
+
+    name: str
+    action: str
+    serial: str | None = None
+
+
+def revocation_enabled(config: CertrotorConfig, ca: RevokingCA) -> tuple[bool, str]:
+    """Whether to revoke superseded certificates, and the reason said to operators."""
+    mode = config.ca.revoke_superseded
+    if mode == "off":
+        return False, "revoking superseded certificates is off (ca.revoke_superseded)"
+    if mode == "on":
+        return True, "revoking superseded certificates (ca.revoke_superseded: on)"
+    if ca.publishes_revocation():
+        return True, "revoking superseded certificates: the CA publishes a CRL or OCSP"
+    return False, (
+        f"not revoking superseded certificates: CA {ca.ca_arn} publishes no CRL and no OCSP, so no relying "
+        "party could see a revocation; enable either on the CA, or set ca.revoke_superseded to on"
+    )
+
+
+def colon_serial(serial: str) -> str:
+    padded = serial if len(serial) % 2 == 0 else "0" + serial
+    return ":".join(padded[i : i + 2] for i in range(0, len(padded), 2))
+
+
+class SupersededRevoker:
+    """Runs the revocation of superseded certificates over a config's sets."""
+
+    def __init__(
+        self,
+        config: CertrotorConfig,
+        secrets: SecretPort,
+        ca_for: Callable[[str], RevokingCA],
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._config = config
+        self._secrets = secrets
+        self._ca_for = ca_for
+        self._now = now
+        self._sleep = sleep
+        self._clock = clock
+        self._log = logger or logging.getLogger("certrotor.supersede")
+        self._grace = dt.timedelta(hours=config.ca.revoke_grace_hours)
+        self._last_revoke: float | None = None
+        self.revocations = 0
+
+    def run(self) -> list[SupersedeOutcome]:
+        outcomes = []
+        for cert_set in self._config.sets:
+            try:
+                outcomes.append(self.check(cert_set))
+            except RetryableError:
+                raise
+            except CertrotorError as exc:
+                self._log.error("superseded certificate not handled", extra={"set": cert_set.name, "error": str(exc)})
+                outcomes.append(SupersedeOutcome(cert_set.name, f"failed: {exc}"))
+        return outcomes
+
+    def check(self, cert_set: CertificateSetConfig) -> SupersedeOutcome:
+        """One set: record the delivery, or revoke after the grace, or nothing."""
+        name = cert_set.name
+        info = self._secrets.describe(name)
+        current_token, previous_token = info.version_with(CURRENT), info.version_with(PREVIOUS)
+        record = SupersededRecord.parse(info.tags.get(TAG_SUPERSEDED))
+        if current_token is None or previous_token is None:
+            return SupersedeOutcome(name, "nothing superseded yet")
+        if cert_set.redeploys and info.tags.get(TAG_REDEPLOYED) != current_token:
+            return SupersedeOutcome(name, "waiting: the current version is not delivered yet")
+        try:
+            current = Manifest.from_json(self._secrets.get(name, version=current_token).value)
+            previous = Manifest.from_json(self._secrets.get(name, version=previous_token).value)
+        except NotIssuedError:
+            return SupersedeOutcome(name, "nothing superseded yet")
+        if previous.serial == current.serial:
+            return SupersedeOutcome(name, "the previous version holds the current certificate")
+        if record is not None and record.state != "revoked" and record.serial != previous.serial:
+            # An earlier superseded certificate is still in its grace or being
+            # revoked: finish it first, never drop it.
+            if record.serial == current.serial:
+                raise IntegrityError(f"{name}: the record names the current serial {record.serial}; not revoking it")
+            return self._advance(name, record)
+        if record is not None and record.serial == previous.serial:
+            return self._advance(name, record)
+        started = SupersededRecord(previous.serial, "delivered", self._now(), self._ca_arn_of(previous))
+        self._secrets.tag(name, TAG_SUPERSEDED, started.tag_value())
+        self._log.info("superseded certificate's grace started", extra={"set": name, "serial": previous.serial})
+        return SupersedeOutcome(name, "grace started", previous.serial)
+
+    def _ca_arn_of(self, manifest: Manifest | None) -> str:
+        if manifest is not None and manifest.ca:
+            return manifest.ca
+        if self._config.ca.arn is None:
+            raise IntegrityError("the config names no CA ARN")
+        return self._config.ca.arn
+
+    def _advance(self, name: str, record: SupersededRecord) -> SupersedeOutcome:
+        if record.state == "revoked":
+            return SupersedeOutcome(name, "already revoked", record.serial)
+        if record.state == "delivered" and self._now() < record.at + self._grace:
+            left = record.at + self._grace - self._now()
+            return SupersedeOutcome(name, f"in grace, {left.total_seconds() / 3600:.1f} h left", record.serial)
+        if self.revocations >= MAX_REVOCATIONS_PER_RUN:
+            return SupersedeOutcome(name, "deferred to the next run (per-run limit)", record.serial)
+        intent = replace(record, state="revoking", at=self._now())
+        self._secrets.tag(name, TAG_SUPERSEDED, intent.tag_value())
+        self._pace()
+        # Revoked already (by a run that crashed before recording it): done.
+        with contextlib.suppress(AlreadyDoneError):
+            self._ca_for(record.ca_arn).revoke(colon_serial(record.serial), REASON)
+        self.revocations += 1
+        done = replace(record, state="revoked", at=self._now())
+        self._secrets.tag(name, TAG_SUPERSEDED, done.tag_value())
+        self._log.info(
+            "superseded certificate revoked", extra={"set": name, "serial": record.serial, "ca": record.ca_arn}
+        )
+        return SupersedeOutcome(name, "revoked", record.serial)
+
+    def _pace(self) -> None:
+        if self._last_revoke is not None:
+            wait = REVOKE_INTERVAL_SECONDS - (self._clock() - self._last_revoke)
+            if wait > 0:
+                self._sleep(wait)
+        self._last_revoke = self._clock()
