@@ -8,6 +8,17 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: install demo test test-fast lint format synth bench clean
 
+# The Lambda asset's bytecode is compiled by the runtime's Python (3.13),
+# found on PATH or in pyenv (infra/certrotor_cdk/bytecode.py); name another
+# with RUNTIME_PYTHON=/path/to/python3.13. Without one the asset ships source
+# only (a warning); REQUIRE_BYTECODE=1 makes that an error.
+ifdef RUNTIME_PYTHON
+export CERTROTOR_RUNTIME_PYTHON := $(RUNTIME_PYTHON)
+endif
+ifdef REQUIRE_BYTECODE
+export CERTROTOR_REQUIRE_BYTECODE := $(REQUIRE_BYTECODE)
+endif
+
 LOCAL_STAMP := $(VENV)/.installed-local
 
 $(VENV)/bin/python:
@@ -54,6 +65,7 @@ synth: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/rotation.py
+	$(PY) bench/cold_start.py
 	$(PY) bench/container_start.py
 	$(PY) bench/issuance.py
 	$(PY) bench/reload.py

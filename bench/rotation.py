@@ -58,7 +58,7 @@ class CallCounter:
 def bench_rotations(count: int, algorithm: str) -> None:
     data = {**DEFAULT_CONFIG, "sets": [{**DEFAULT_CONFIG["sets"][0], "key_algorithm": algorithm}]}
     counter = CallCounter()
-    runtime._session().events.register("before-call", counter)
+    runtime._session().register("before-call", counter)
     with Emulator() as emulator:
         env = provision(emulator, load_config(data))
         name = env.config.sets[0].name

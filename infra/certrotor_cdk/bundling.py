@@ -8,11 +8,13 @@ runner and a build host produce the same asset.
 
 Installed requirements are cached in ``.bundle-cache/`` keyed on the
 requirements file and the target, so a repeat synth copies a directory
-instead of running pip.
+instead of running pip. Everything is compiled to bytecode by an interpreter
+of the runtime's version when one is found (see ``bytecode``).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import platform
@@ -28,6 +30,7 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
+from certrotor_cdk.bytecode import compile_tree, runtime_compiler
 from certrotor_cdk.constants import (
     BUNDLE_CACHE_DIR,
     LAMBDA_PACKAGE_DIR,
@@ -44,6 +47,7 @@ _MANYLINUX_GLIBC_TAGS = ((2, 17), (2, 28), (2, 34))
 _MACHINE_OF_ARCHITECTURE = {"arm64": "aarch64", "x86_64": "x86_64"}
 _SOURCE_EXCLUDES = ["*.egg-info", "__pycache__", "*.pyc"]
 _COMPLETE_MARKER = ".complete"
+FIND_COMPILER = object()  # PipBundler(compiler=...): look for the target's Python
 
 
 @dataclass(frozen=True)
@@ -116,12 +120,21 @@ class PipBundler:
         package_dir: Path = LAMBDA_PACKAGE_DIR,
         cache_dir: Path = BUNDLE_CACHE_DIR,
         python: str = sys.executable,
+        compiler: str | None | object = FIND_COMPILER,
     ) -> None:
         self.target = target
         self.requirements_file = requirements_file
         self.package_dir = package_dir
         self.cache_dir = cache_dir
         self.python = python
+        if compiler is not FIND_COMPILER:
+            self.compiler = compiler  # type: ignore[assignment]
+
+    @functools.cached_property
+    def compiler(self) -> str | None:
+        """The interpreter that compiles the asset's bytecode (None: source only);
+        by default one of the target's Python version found on this machine."""
+        return runtime_compiler(self.target.python_version)
 
     def try_bundle(self, output_dir: str, options: Any = None, **_: Any) -> bool:
         """ILocalBundling: build into ``output_dir`` and report success."""
@@ -144,11 +157,14 @@ class PipBundler:
             dirs_exist_ok=True,
             ignore=shutil.ignore_patterns(*_SOURCE_EXCLUDES),
         )
+        if self.compiler is not None:
+            compile_tree(output_dir / self.package_dir.name, self.compiler)
 
     def asset_hash(self) -> str:
         """Changes when the package source, the requirements or the target change."""
         digest = hashlib.sha256()
         digest.update(self.target.key.encode())
+        digest.update(b"bytecode" if self.compiler is not None else b"source")
         digest.update(self.requirements_file.read_bytes())
         for path in sorted(self.package_dir.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
@@ -159,7 +175,7 @@ class PipBundler:
     def _installed_requirements(self) -> Path:
         requirements = self.requirements_file.read_bytes()
         key = hashlib.sha256(requirements + self.target.key.encode()).hexdigest()[:16]
-        site = self.cache_dir / f"site-{self.target.key}-{key}"
+        site = self.cache_dir / f"site-{self.target.key}-{key}{'-pyc' if self.compiler is not None else ''}"
         if (site / _COMPLETE_MARKER).exists():
             return site
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -168,6 +184,8 @@ class PipBundler:
             self._pip_install(staging)
             # Console scripts carry this host's interpreter path; useless in Lambda.
             shutil.rmtree(staging / "bin", ignore_errors=True)
+            if self.compiler is not None:
+                compile_tree(staging, self.compiler)
             (staging / _COMPLETE_MARKER).write_text(self.target.key)
             # A directory without the marker is an interrupted install.
             shutil.rmtree(site, ignore_errors=True)

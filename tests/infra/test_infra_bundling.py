@@ -73,7 +73,7 @@ def test_pip_installs_binary_wheels_for_the_target_platform(tmp_path: Path, monk
     pip = RecordingPip()
     monkeypatch.setattr(bundling.subprocess, "run", pip)
 
-    PipBundler(BundleTarget.for_lambda(), cache_dir=tmp_path / "cache").build(tmp_path / "out")
+    PipBundler(BundleTarget.for_lambda(), cache_dir=tmp_path / "cache", compiler=None).build(tmp_path / "out")
 
     [command] = pip.commands
     assert command[1:4] == ["-m", "pip", "install"]
@@ -91,7 +91,7 @@ def test_bundle_holds_the_requirements_and_the_package_source_only(
     monkeypatch.setattr(bundling.subprocess, "run", RecordingPip())
     out = tmp_path / "out"
 
-    PipBundler(BundleTarget.for_lambda(), cache_dir=tmp_path / "cache").build(out)
+    PipBundler(BundleTarget.for_lambda(), cache_dir=tmp_path / "cache", compiler=None).build(out)
 
     assert (out / "some_dependency.py").exists()
     assert (out / "certrotor" / "config.py").exists()
@@ -103,7 +103,7 @@ def test_bundle_holds_the_requirements_and_the_package_source_only(
 def test_installed_requirements_are_reused_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pip = RecordingPip()
     monkeypatch.setattr(bundling.subprocess, "run", pip)
-    bundler = PipBundler(BundleTarget.for_lambda(), cache_dir=tmp_path / "cache")
+    bundler = PipBundler(BundleTarget.for_lambda(), cache_dir=tmp_path / "cache", compiler=None)
 
     bundler.build(tmp_path / "first")
     bundler.build(tmp_path / "second")
@@ -116,7 +116,7 @@ def test_pip_failure_stops_the_synth_with_pip_output(tmp_path: Path, monkeypatch
     monkeypatch.setattr(bundling.subprocess, "run", RecordingPip(1, "No matching distribution"))
 
     with pytest.raises(RuntimeError, match="No matching distribution"):
-        PipBundler(BundleTarget.for_lambda(), cache_dir=tmp_path / "cache").build(tmp_path / "out")
+        PipBundler(BundleTarget.for_lambda(), cache_dir=tmp_path / "cache", compiler=None).build(tmp_path / "out")
 
 
 def test_asset_hash_changes_with_the_requirements(tmp_path: Path) -> None:

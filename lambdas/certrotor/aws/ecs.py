@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import boto3
-
+from certrotor.aws.clients import default_client
 from certrotor.aws.errors import aws_call
 from certrotor.config import ServiceRef
 from certrotor.errors import NotFoundError
@@ -16,7 +15,7 @@ class EcsServices:
     """Redeploys ECS services; errors become certrotor errors."""
 
     def __init__(self, client: Any | None = None) -> None:
-        self._client = client or boto3.client("ecs")
+        self._client = client or default_client("ecs")
 
     def redeploy(self, cluster: str, service: str) -> str:
         """UpdateService(forceNewDeployment); returns the new deployment's id."""

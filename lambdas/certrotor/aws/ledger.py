@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
+from certrotor.aws.clients import default_client
 from certrotor.aws.errors import aws_call, error_code, translate
 from certrotor.errors import RetryableError
 
@@ -82,7 +82,7 @@ class Ledger:
 
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table_name = table_name
-        self._client = client or boto3.client("dynamodb")
+        self._client = client or default_client("dynamodb")
 
     # -- certificates -------------------------------------------------------
 

@@ -7,8 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-
+from certrotor.aws.clients import default_client
 from certrotor.aws.errors import aws_call
 from certrotor.errors import AwsError, DeadlineError, NotReadyError, ThrottledError
 from certrotor.ports import IDEMPOTENCY_TOKEN_LENGTH, IssuedCertificate, idempotency_token
@@ -42,7 +41,7 @@ class PrivateCA:
         backoff: Backoff = Backoff(),
     ) -> None:
         self.ca_arn = ca_arn
-        self._client = client or boto3.client("acm-pca")
+        self._client = client or default_client("acm-pca")
         self._sleep = sleep
         self._backoff = backoff
         self._description: dict[str, Any] | None = None

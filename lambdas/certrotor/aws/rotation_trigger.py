@@ -11,9 +11,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
+from certrotor.aws.clients import default_client
 from certrotor.aws.errors import aws_call, error_code, translate
 from certrotor.errors import RotationError
 from certrotor.ports import pending_version
@@ -31,7 +31,7 @@ class SecretsManagerRotationTrigger:
     """RotateSecret(RotateImmediately) with a fresh ClientRequestToken."""
 
     def __init__(self, client: Any | None = None, new_token: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
-        self._client = client or boto3.client("secretsmanager")
+        self._client = client or default_client("secretsmanager")
         self._new_token = new_token
 
     def in_progress(self, secret_id: str) -> str | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
+from certrotor.aws.clients import default_client
 from certrotor.aws.errors import aws_call, error_code
 from certrotor.errors import AwsError, IntegrityError, NotFoundError
 from certrotor.ports import CURRENT, PENDING, SecretInfo, SecretValue
@@ -21,7 +21,7 @@ class SecretStore:
     """Reads and writes secret versions; errors become certrotor errors."""
 
     def __init__(self, client: Any | None = None) -> None:
-        self._client = client or boto3.client("secretsmanager")
+        self._client = client or default_client("secretsmanager")
 
     def describe(self, secret_id: str) -> SecretInfo:
         with aws_call(f"DescribeSecret {secret_id}"):

@@ -1,6 +1,6 @@
 """On-demand issuer Lambda, behind a Function URL with AWS_IAM auth.
 
-Routes (Powertools LambdaFunctionUrlResolver):
+Routes (a Function URL router, handlers/function_url.py):
 - POST /certificates          {"csr": PEM, "validity_days": N} -> 201
 - POST /sets/{name}/issue     start a rotation of a managed set now -> 202
 - GET  /sets/{name}           version, serial, not_after, rotation_in_progress
@@ -16,15 +16,13 @@ from __future__ import annotations
 import functools
 import json
 import os
-import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 from aws_lambda_powertools.utilities.idempotency import (
@@ -49,12 +47,14 @@ from certrotor.errors import (
     RetryableError,
     ThrottledError,
 )
+from certrotor.handlers.function_url import BadBody, Invocation, Response, Router
 from certrotor.handlers.runtime import Settings, client
+from certrotor.handlers.tracing import make_tracer
 from certrotor.pki.policy import MAX_REQUEST_BYTES, PolicyDecision, RequestRefused, Rule, check_size
 from certrotor.services.issuance import CertificateIssuer, ManagedSets, RotationTriggerPort
 
 logger = Logger()
-tracer = Tracer()
+tracer = make_tracer()
 
 LEDGER_TABLE_ENV = "CERTROTOR_LEDGER_TABLE"
 IDEMPOTENCY_TABLE_ENV = "CERTROTOR_IDEMPOTENCY_TABLE"
@@ -217,13 +217,16 @@ def managed_sets() -> ManagedSets:
 # Routes
 
 
-def _user_arn(app: LambdaFunctionUrlResolver) -> str:
-    iam = (app.current_event.request_context.get("authorizer") or {}).get("iam") or {}  # type: ignore[attr-defined]
+def _user_arn(app: Invocation) -> str:
+    iam = (app.current_event.request_context.get("authorizer") or {}).get("iam") or {}
     return str(iam.get("userArn") or "")
 
 
-def _json_body(app: LambdaFunctionUrlResolver) -> dict[str, Any]:
-    raw = app.current_event.decoded_body or ""
+def _json_body(app: Invocation) -> dict[str, Any]:
+    try:
+        raw = app.current_event.decoded_body or ""
+    except BadBody as exc:
+        raise RequestRefused(Rule.INVALID_REQUEST, str(exc)) from None
     check_size(raw, MAX_REQUEST_BYTES)
     try:
         body = json.loads(raw)
@@ -235,16 +238,11 @@ def _json_body(app: LambdaFunctionUrlResolver) -> dict[str, Any]:
 
 
 def _json(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
-    return Response(
-        status_code=status,
-        content_type="application/json",
-        body=json.dumps(body),
-        headers=dict(headers or {}),
-    )
+    return Response.json(status, body, headers)
 
 
 @tracer.capture_method(capture_response=False)
-def post_certificate(app: LambdaFunctionUrlResolver) -> Response:
+def post_certificate(app: Invocation) -> Response:
     body = _json_body(app)
     wired = wiring()
     decision = wired.issuer.approve(_user_arn(app), body.get("csr"), body.get("validity_days"))
@@ -266,14 +264,14 @@ def post_certificate(app: LambdaFunctionUrlResolver) -> Response:
     return _json(201, response)
 
 
-def post_issue_now(app: LambdaFunctionUrlResolver, name: str) -> Response:
+def post_issue_now(app: Invocation, name: str) -> Response:
     set_name = unquote(name)
     token = managed_sets().issue_now(_user_arn(app), set_name)
     logger.info("rotation started", extra={"set": set_name, "token": token})
     return _json(202, {"name": set_name, "version": token})
 
 
-def get_set(app: LambdaFunctionUrlResolver, name: str) -> Response:
+def get_set(app: Invocation, name: str) -> Response:
     return _json(200, managed_sets().status(_user_arn(app), unquote(name)).response())
 
 
@@ -334,35 +332,12 @@ def _no_route(exc: Exception) -> Response:
     return _json(404, {"error": "no_route", "message": "no such route; see docs/ISSUER.md"})
 
 
-class _InvocationResolver(LambdaFunctionUrlResolver):
-    """Powertools keeps the current event and context on the BaseRouter
-    class: one per process, right for Lambda's one invocation at a time.
-    Local mode serves concurrent invocations from threads, each with its
-    own resolver (below); this resolver answers from its own invocation."""
-
-    _event: Any = None
-    _context: Any = None
-
-    @property
-    def current_event(self) -> Any:  # type: ignore[override]
-        return self._event
-
-    @property
-    def lambda_context(self) -> Any:  # type: ignore[override]
-        return self._context
-
-    def resolve(self, event: Any, context: Any) -> dict[str, Any]:
-        self._event = self._to_proxy_event(event)
-        self._context = context
-        return super().resolve(event, context)
-
-
-def build_resolver() -> LambdaFunctionUrlResolver:
-    """The routes and the error mapping on a new resolver."""
-    app = _InvocationResolver()
-    app.post("/certificates")(lambda: post_certificate(app))
-    app.post("/sets/<name>/issue")(lambda name: post_issue_now(app, name))
-    app.get("/sets/<name>")(lambda name: get_set(app, name))
+def build_resolver() -> Router:
+    """The routes and the error mapping."""
+    app = Router()
+    app.route("POST", "/certificates")(post_certificate)
+    app.route("POST", "/sets/<name>/issue")(post_issue_now)
+    app.route("GET", "/sets/<name>")(get_set)
     app.exception_handler(RequestRefused)(_refused)
     app.exception_handler(ThrottledError)(_throttled)
     app.exception_handler(IdempotencyAlreadyInProgressError)(_in_progress)
@@ -374,16 +349,9 @@ def build_resolver() -> LambdaFunctionUrlResolver:
     return app
 
 
-# One resolver per thread: each concurrent invocation gets its own, as it
-# gets its own execution environment in AWS.
-_resolvers = threading.local()
-
-
-def resolver() -> LambdaFunctionUrlResolver:
-    app = getattr(_resolvers, "app", None)
-    if app is None:
-        app = _resolvers.app = build_resolver()
-    return app  # type: ignore[no-any-return]
+# The router holds no per-request state: one serves concurrent invocations
+# (local mode serves them from threads).
+_router = build_resolver()
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -391,4 +359,4 @@ def resolver() -> LambdaFunctionUrlResolver:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The event holds the CSR (public) and never key material; it is not logged.
     wiring().idempotency.register_lambda_context(context)
-    return resolver().resolve(event, context)
+    return _router.resolve(event, context)

@@ -13,20 +13,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from certrotor.aws.pca import PrivateCA
 from certrotor.errors import CertrotorError
 from certrotor.handlers.runtime import Adapters, adapters, client
+from certrotor.handlers.tracing import make_tracer
 from certrotor.services.expiry import check_expiry
 from certrotor.services.supersede import SupersededRevoker, revocation_enabled
 from certrotor.services.trust import TrustStore, ensure_ca, rotator_id
 
 logger = Logger()
 metrics = Metrics(namespace="certrotor")
-tracer = Tracer()
+tracer = make_tracer()
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import SecretsManagerEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from certrotor.errors import CertrotorError
 from certrotor.handlers.runtime import adapters
+from certrotor.handlers.tracing import make_tracer
 from certrotor.services.rotation import KnownVersions, RotationRequest, RotationService, Step
 
 logger = Logger()
 metrics = Metrics(namespace="certrotor")  # set here: a disabled Metrics never clears, and its 100th value serializes
-tracer = Tracer()
+tracer = make_tracer()
 
 # What this function instance stored at a rotation's token, for the later
 # steps of the same rotation (Secrets Manager usually sends them here).
@@ -39,13 +39,13 @@ def rotation_service() -> RotationService:
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-@event_source(data_class=SecretsManagerEvent)
-def lambda_handler(event: SecretsManagerEvent, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Only these fields are logged: the event carries no secret material, but
     # nothing from the secrets' values is ever added to a log record.
-    logger.append_keys(step=event.get("Step"), secret_id=event.get("SecretId"))
+    fields = event if isinstance(event, dict) else {}
+    logger.append_keys(step=fields.get("Step"), secret_id=fields.get("SecretId"))
     try:
-        request = RotationRequest.parse(dict(event.raw_event))
+        request = RotationRequest.parse(event)
 
         def remaining() -> float:
             return context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 from certrotor.aws.ecs import EcsServices
@@ -57,15 +57,17 @@ class Adapters:
 
 
 @functools.cache
-def _session() -> boto3.session.Session:
+def _session() -> botocore.session.Session:
     # One session per process: it holds the loaded service models, so later
     # clients (a changed configuration in local mode) are cheap to make.
-    return boto3.session.Session()
+    # botocore's own session: boto3 would add only import time (s3transfer,
+    # multiprocessing, resources) to every cold start.
+    return botocore.session.get_session()
 
 
 def client(service: str) -> object:
-    """A boto3 client with certrotor's retry and timeout settings."""
-    return _session().client(service, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+    """A botocore client with certrotor's retry and timeout settings."""
+    return _session().create_client(service, config=_CLIENT_CONFIG)
 
 
 @functools.lru_cache(maxsize=4)
