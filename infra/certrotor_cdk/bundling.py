@@ -120,7 +120,7 @@ class PipBundler:
         package_dir: Path = LAMBDA_PACKAGE_DIR,
         cache_dir: Path = BUNDLE_CACHE_DIR,
         python: str = sys.executable,
-        compiler: str | None | object = FIND_COMPILER,
+        compiler: str | object | None = FIND_COMPILER,
     ) -> None:
         self.target = target
         self.requirements_file = requirements_file
