@@ -76,8 +76,8 @@ def faults(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
     remaining time: backoff sleeps advance it instead of real time."""
     injected = Faults()
     session = runtime._session()
-    session.events.register("before-call", injected, unique_id="certrotor-test-throttle")
-    session.events.register(
+    session.register("before-call", injected, unique_id="certrotor-test-throttle")
+    session.register(
         "before-parameter-build.acm-pca.IssueCertificate", injected.record_issue, unique_id="certrotor-test-issue"
     )
 
@@ -91,8 +91,8 @@ def faults(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
 
     monkeypatch.setattr(driver_module, "LambdaContext", SimulatedContext)
     yield injected
-    session.events.unregister("before-call", unique_id="certrotor-test-throttle")
-    session.events.unregister("before-parameter-build.acm-pca.IssueCertificate", unique_id="certrotor-test-issue")
+    session.unregister("before-call", unique_id="certrotor-test-throttle")
+    session.unregister("before-parameter-build.acm-pca.IssueCertificate", unique_id="certrotor-test-issue")
 
 
 def _wire_sleep(env: LocalEnvironment, faults: Faults) -> Any:
