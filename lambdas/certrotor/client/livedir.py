@@ -3,8 +3,8 @@
 
 Layout (`D` is `--dir`):
 
-    D/.versions/<version>.<random>/   one complete set per delivery, 0700
-    D/current -> .versions/<...>      the set being served (relative symlink)
+    D/.versions/<time>.<version>.<random>/   one complete set per delivery, 0700
+    D/current -> .versions/<...>             the set being served (relative symlink)
     D/cert.pem -> current/cert.pem    the stable names servers are configured with
     D/key.pem  -> current/key.pem     (and chain.pem, fullchain.pem, combined.pem, cert.p12)
 
@@ -12,8 +12,10 @@ A delivery writes the whole new set into a fresh version directory (each file
 fsynced, the key last), then renames a new `current` symlink over the old
 one: rename(2) is atomic, so at every instant every stable name resolves
 into one complete set, never a new certificate with an old key. The previous
-version directory is kept until the next delivery, so a server that opened
-`current/` just before the swap still finds its files; older ones are removed.
+version directory is always kept, and older ones only go once the version
+that replaced them has been current for a minute, so a server that opened
+`current/` just before a swap still finds its files, even when two
+rotations come back to back.
 
 A reader that opens two files one after the other can still straddle a swap;
 the reload signal comes after the swap, so a server that reloads on it reads
@@ -25,9 +27,12 @@ combined.pem / cert.p12, which hold key and certificate in one file.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from certrotor.client.files import (
@@ -41,6 +46,14 @@ from certrotor.pki.bundle import Bundle
 
 VERSIONS = ".versions"
 CURRENT_LINK = "current"
+# How long a replaced version directory stays after its successor was swapped in.
+PRUNE_GRACE_SECONDS = 60
+
+
+def _delivered_ns(name: str) -> int:
+    """The delivery time a version directory's name starts with (0 if none)."""
+    head = name.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 def _replace_with_symlink(path: Path, target: str) -> None:
@@ -64,8 +77,9 @@ def _safe_version(version: str) -> str:
 class LiveDirectory:
     """Delivers verified sets into a directory by version, swapping atomically."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], clock: Callable[[], float] = time.time) -> None:
         self.directory = Path(directory)
+        self._clock = clock
 
     @property
     def current(self) -> Path:
@@ -101,7 +115,8 @@ class LiveDirectory:
             os.chmod(versions, 0o700)
         except OSError as exc:
             raise MaterialDirectoryError(f"cannot create {versions}: {exc.strerror}") from None
-        name = f"{_safe_version(version)}.{secrets.token_hex(4)}"
+        # Named by delivery time first, so the order of deliveries is the order of names.
+        name = f"{int(self._clock() * 1e9):020d}.{_safe_version(version)}.{secrets.token_hex(4)}"
         staged = versions / name
         try:
             written = write_material(
@@ -137,10 +152,16 @@ class LiveDirectory:
             trust=folder / written.trust.name if written.trust else None,
         )
 
-    @staticmethod
-    def _prune(versions: Path, keep: set[str]) -> None:
-        """Remove version directories other than the current and the previous one."""
+    def _prune(self, versions: Path, keep: set[str]) -> None:
+        """Remove version directories other than the current and the previous
+        one, once the version that replaced them has been current for
+        PRUNE_GRACE_SECONDS: a reader that opened one just before its swap
+        has that long to finish, even when rotations come back to back."""
+        now_ns = int(self._clock() * 1e9)
         with contextlib.suppress(OSError):
-            for entry in versions.iterdir():
-                if entry.name not in keep:
-                    shutil.rmtree(entry, ignore_errors=True)
+            entries = sorted(versions.iterdir(), key=lambda entry: _delivered_ns(entry.name))
+            for older, newer in itertools.pairwise(entries):
+                if older.name in keep:
+                    continue
+                if now_ns - _delivered_ns(newer.name) >= PRUNE_GRACE_SECONDS * 1e9:
+                    shutil.rmtree(older, ignore_errors=True)

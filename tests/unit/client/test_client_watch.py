@@ -128,10 +128,14 @@ def test_a_reader_never_sees_a_mismatched_pair_across_many_swaps(tmp_path, mater
     live.deliver("v0", material.key_pem, material.bundle)
     stop = threading.Event()
     seen: list[tuple[int, bool]] = []
+    errors: list[BaseException] = []
 
     def read() -> None:
         while not stop.is_set():
-            seen.append(pair_at(tmp_path / "tls"))
+            try:
+                seen.append(pair_at(tmp_path / "tls"))
+            except Exception as exc:  # a vanished file is a failure too
+                errors.append(exc)
 
     reader = threading.Thread(target=read)
     reader.start()
@@ -140,11 +144,29 @@ def test_a_reader_never_sees_a_mismatched_pair_across_many_swaps(tmp_path, mater
         live.deliver(f"v{i + 1}", chosen.key_pem, chosen.bundle)
     stop.set()
     reader.join()
+    assert errors == []
     assert seen
     assert all(matches for _, matches in seen)
     assert len({serial for serial, _ in seen}) == 2
-    # Only the current and the previous version stay on disk
-    assert len(list((tmp_path / "tls" / ".versions").iterdir())) == 2
+
+
+def test_replaced_versions_stay_a_minute_then_only_the_current_and_previous_remain(tmp_path, material):
+    now = [1000.0]
+    live = LiveDirectory(tmp_path / "tls", clock=lambda: now[0])
+    versions = tmp_path / "tls" / ".versions"
+    for second in (0, 1, 2):
+        now[0] = 1000.0 + second
+        live.deliver(f"v{second}", material.key_pem, material.bundle)
+    # back to back: a reader of any of them may still be reading
+    now[0] = 1030.0
+    live.deliver("v30", material.key_pem, material.bundle)
+    assert len(list(versions.iterdir())) == 4
+    # a minute after their successors were swapped in, they go
+    now[0] = 1100.0
+    live.deliver("v100", material.key_pem, material.bundle)
+    remaining = sorted(p.name.split(".")[1] for p in versions.iterdir())
+    assert remaining == ["v100", "v30"]
+    assert os.readlink(tmp_path / "tls" / "current").split(".")[-2] == "v100"
 
 
 def test_a_write_failing_before_the_swap_leaves_the_served_set(tmp_path, material, other_material, monkeypatch):
