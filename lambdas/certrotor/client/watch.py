@@ -19,6 +19,7 @@ and the log says why they were not replaced.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import signal
 import threading
@@ -61,6 +62,7 @@ class Watcher:
         live: LiveDirectory,
         write_options: Mapping[str, Any],
         served_version: str,
+        served_not_after: str | None = None,
         interval: float,
         reload: Callable[[str], None],
         log: Callable[[str], None],
@@ -75,6 +77,7 @@ class Watcher:
         # with a version (the trust bundle read with it).
         self._write_options = write_options
         self.served_version = served_version
+        self.served_not_after = served_not_after
         self._interval = interval
         self._reload = reload
         self._log = log
@@ -96,6 +99,7 @@ class Watcher:
         verified = self._read_set(manifest_value)
         self._live.deliver(manifest_value.version, verified.key_pem, verified.bundle, **self._write_options)
         previous, self.served_version = self.served_version, manifest_value.version
+        self.served_not_after = verified.manifest.not_after
         self.deliveries += 1
         self._log(
             f"now serving version {manifest_value.version} (serial {verified.manifest.serial}, "
@@ -103,6 +107,15 @@ class Watcher:
         )
         self._reload(manifest_value.version)
         return CheckResult(manifest_value.version, delivered=True)
+
+    def _expiry(self) -> str:
+        """When checks keep failing, how long the served certificate has left."""
+        if self.served_not_after is None:
+            return ""
+        left = dt.datetime.fromisoformat(self.served_not_after) - dt.datetime.now(dt.UTC)
+        if left.total_seconds() <= 0:
+            return f"; the served certificate EXPIRED at {self.served_not_after}"
+        return f"; the served certificate expires in {_span(left)} ({self.served_not_after})"
 
     # -- the schedule -----------------------------------------------------------
 
@@ -120,11 +133,12 @@ class Watcher:
             result = self.check()
         except (LayoutError, BundleError, PolicyError) as exc:
             self.failures += 1
-            self._log(f"refused the current set, still serving version {self.served_version}: {exc}")
+            self._log(f"refused the current set, still serving version {self.served_version}: {exc}{self._expiry()}")
         except Exception as exc:
             self.failures += 1
             self._log(
-                f"check failed, still serving version {self.served_version}: {_describe(exc)} (failure {self.failures})"
+                f"check failed, still serving version {self.served_version}: {_describe(exc)} "
+                f"(failure {self.failures}){self._expiry()}"
             )
             if not isinstance(exc, _expected_failures()):
                 self._debug(traceback.format_exc())
@@ -162,6 +176,13 @@ def _expected_failures() -> tuple[type[BaseException], ...]:
     from botocore.exceptions import BotoCoreError
 
     return (AwsError, BotoCoreError, OSError)
+
+
+def _span(left: dt.timedelta) -> str:
+    hours = int(left.total_seconds() // 3600)
+    if hours >= 48:
+        return f"{hours // 24} days"
+    return f"{hours}h {int(left.total_seconds() % 3600 // 60)}m"
 
 
 def _describe(exc: BaseException) -> str:
@@ -253,6 +274,7 @@ def run_watch(args: Any, environ: Mapping[str, str], say: Callable[[str], None])
         live=live,
         write_options=write_options,
         served_version=verified.manifest.version,
+        served_not_after=verified.manifest.not_after,
         interval=watch.interval,
         reload=reloader(watch, supervisor, env, log),
         log=log,

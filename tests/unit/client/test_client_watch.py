@@ -209,7 +209,7 @@ class Recorder:
     lines: list[str] = field(default_factory=list)
 
 
-def make_watcher(tmp_path, store, read_set, recorder, interval=60.0):
+def make_watcher(tmp_path, store, read_set, recorder, interval=60.0, material=None):
     live = LiveDirectory(tmp_path / "tls")
     return live, Watcher(
         set_name="tls/orders",
@@ -218,6 +218,7 @@ def make_watcher(tmp_path, store, read_set, recorder, interval=60.0):
         live=live,
         write_options={},
         served_version="v1",
+        served_not_after=material.bundle.leaf.not_valid_after_utc.isoformat(),
         interval=interval,
         reload=recorder.reloads.append,
         log=recorder.lines.append,
@@ -234,7 +235,9 @@ def verified(material, version: str) -> VerifiedSet:
 
 def test_one_reload_per_new_version_however_often_it_is_checked(tmp_path, material, other_material):
     store, recorder = FakeManifestStore("v1"), Recorder()
-    live, watcher = make_watcher(tmp_path, store, lambda value: verified(other_material, value.version), recorder)
+    live, watcher = make_watcher(
+        tmp_path, store, lambda value: verified(other_material, value.version), recorder, material=material
+    )
     live.deliver("v1", material.key_pem, material.bundle)
     for _ in range(3):
         watcher.run_once()
@@ -253,7 +256,7 @@ def test_a_refused_set_is_not_written_and_is_retried_with_backoff(tmp_path, mate
     def refuse(value):
         raise IntegrityError("part tls/orders/chain-0 does not match the manifest's digest")
 
-    live, watcher = make_watcher(tmp_path, store, refuse, recorder, interval=60.0)
+    live, watcher = make_watcher(tmp_path, store, refuse, recorder, interval=60.0, material=material)
     live.deliver("v1", material.key_pem, material.bundle)
     before = live.current_target()
     delays = []
@@ -263,6 +266,8 @@ def test_a_refused_set_is_not_written_and_is_retried_with_backoff(tmp_path, mate
     assert live.current_target() == before
     assert recorder.reloads == []
     assert "still serving version v1: part tls/orders/chain-0 does not match" in recorder.lines[0]
+    # and says how long the served certificate has left
+    assert "; the served certificate expires in 29 days (" in recorder.lines[0]
     # backoff: from 2s, doubling, never past the interval, with jitter (half to all)
     ceilings = [2, 4, 8, 16, 32, 60]
     assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
@@ -271,7 +276,9 @@ def test_a_refused_set_is_not_written_and_is_retried_with_backoff(tmp_path, mate
 def test_an_aws_failure_keeps_the_files_and_a_success_resets_the_schedule(tmp_path, material, other_material):
     store = FakeManifestStore("v2", failure=RetryableError("GetSecretValue tls/orders: connection failed"))
     recorder = Recorder()
-    live, watcher = make_watcher(tmp_path, store, lambda value: verified(other_material, value.version), recorder)
+    live, watcher = make_watcher(
+        tmp_path, store, lambda value: verified(other_material, value.version), recorder, material=material
+    )
     live.deliver("v1", material.key_pem, material.bundle)
     watcher.run_once()
     watcher.run_once()
