@@ -128,8 +128,9 @@ def fetch_set(
 def secrets_client(deadline_seconds: float, session: Any | None = None) -> Any:
     """A Secrets Manager client for the default credentials chain (the task
     role on ECS; AWS_ENDPOINT_URL is honoured). botocore's own retries are
-    off: retry_within owns retrying, so the deadline holds."""
-    import boto3
+    off: retry_within owns retrying, so the deadline holds. A botocore session
+    (not boto3's): boto3 adds only import time to every container start."""
+    import botocore.session
     from botocore.config import Config
 
     # One slow call must not eat the whole deadline: bound each by a part of it.
@@ -138,4 +139,4 @@ def secrets_client(deadline_seconds: float, session: Any | None = None) -> Any:
         connect_timeout=max(1.0, min(5.0, deadline_seconds)),
         read_timeout=max(1.0, min(10.0, deadline_seconds)),
     )
-    return (session or boto3.session.Session()).client("secretsmanager", config=config)
+    return (session or botocore.session.get_session()).create_client("secretsmanager", config=config)

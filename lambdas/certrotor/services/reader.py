@@ -4,7 +4,8 @@ The manifest is read first (at AWSCURRENT, or at a given VersionId); every
 part is then taken at the manifest's VersionId. For the current set that is
 one BatchGetSecretValue in the steady state; only parts whose AWSCURRENT has
 not moved yet (a rotation is finishing right now) are re-read by VersionId,
-and every part is, when the caller may not use BatchGetSecretValue.
+and every part is, when the caller may not use BatchGetSecretValue or the
+batch is throttled.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from certrotor.errors import AwsError, IntegrityError, NotFoundError, RetryableError
+from certrotor.errors import AwsError, IntegrityError, NotFoundError, RetryableError, ThrottledError
 from certrotor.layout import AssembledSet, Manifest, PartValue, assemble
 from certrotor.ports import CURRENT, SecretPort, SecretValue
 
@@ -68,6 +69,11 @@ class SetReader:
             calls += 1
             try:
                 batch = self._secrets.get_current_many([*names, *([trust_name] if trust_name else [])])
+            except ThrottledError:
+                # BatchGetSecretValue has its own quota (100 TPS per account),
+                # far below GetSecretValue's (10,000 TPS): when many tasks start
+                # at once, each part is read on its own below instead.
+                batch = {}
             except RetryableError:
                 raise
             except AwsError:
