@@ -110,6 +110,9 @@ class Network:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         self.up = True
+        # Requests holding these bytes (an X-Amz-Target) are cut before they reach AWS.
+        self.drop: bytes | None = None
+        self.dropped = 0
         self._open: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -128,13 +131,15 @@ class Network:
                 client.close()
                 continue
             self._open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, outbound in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pipe, args=(a, b, outbound), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, outbound: bool) -> None:
         try:
             while data := source.recv(65536):
+                if outbound and self.drop is not None and self.drop in data:
+                    self.dropped += 1
+                    break
                 sink.sendall(data)
         except OSError:
             pass
@@ -385,5 +390,34 @@ def test_losing_the_network_during_checks_keeps_the_files_and_recovers(rotated, 
         # and SIGTERM ends the sidecar with 0
         running.process.send_signal(signal.SIGTERM)
         assert running.process.wait(10) == 0
+    finally:
+        network.close()
+
+
+def test_a_connection_lost_in_the_middle_of_a_check_keeps_the_files_and_recovers(rotated, watch, tmp_path):
+    # Given a supervised server reaching AWS through a network that loses the
+    # connection of every BatchGetSecretValue: the manifest read of a check
+    # succeeds, the read of the parts dies on the wire
+    network = Network(int(rotated.env.emulator.endpoint_url.rsplit(":", 1)[1]))
+    try:
+        running = watch(
+            "--watch", "--interval", "1s", "--reload-signal", "HUP",
+            command=server(tmp_path / "tls"), endpoint=f"http://127.0.0.1:{network.port}",
+        )  # fmt: skip
+        serial = assert_consistent(running.directory)
+        network.drop = b"secretsmanager.BatchGetSecretValue"
+        # When the set rotates
+        rotate(rotated)
+        wait_for(lambda: running.log_count("check failed") >= 2, what="checks failing mid-way")
+        # Then the checks saw the new version but could not read it: nothing written, nothing reloaded
+        assert network.dropped >= 2
+        assert assert_consistent(running.directory) == serial
+        assert not any(line.startswith("reloaded") for line in running.lines)
+        # When the connection holds again, the new set is delivered and the server reloaded once
+        network.drop = None
+        final = current_serial(rotated)
+        wait_for(lambda: f"reloaded serial {final}" in running.lines, what="the delivery")
+        assert assert_consistent(running.directory) == final
+        assert running.lines.count(f"reloaded serial {final}") == 1
     finally:
         network.close()
