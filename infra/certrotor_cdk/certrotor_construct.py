@@ -34,6 +34,7 @@ from certrotor_cdk.constants import (
 )
 from certrotor_cdk.lambda_function import CertrotorFunction, FunctionSettings
 from certrotor_cdk.monitoring import Monitoring
+from certrotor_cdk.rekey import RekeyStateMachine
 from certrotor_cdk.rotating_certificate import RotatingCertificate
 from certrotor_cdk.trust_bundle import TrustBundle
 
@@ -77,7 +78,8 @@ class Certrotor(Construct):
     Attributes for extending the deployment (the on-demand issuer adds a
     function with ``function_settings`` and watches it with ``monitoring``):
     ``certificate_authority``, ``function_settings``, ``rotation``,
-    ``monitor``, ``certificates``, ``trust``, ``monitoring``.
+    ``monitor``, ``certificates``, ``trust``, ``rekey`` (the re-key state machine),
+    ``monitoring``.
     """
 
     def __init__(
@@ -162,6 +164,16 @@ class Certrotor(Construct):
             description="certrotor: hourly expiry check",
             schedule=events.Schedule.expression(MONITOR_SCHEDULE_EXPRESSION),
             targets=[events_targets.LambdaFunction(self.monitor.function)],
+        )
+
+        # certrotor rekey: RotateSecret for many sets, paced under the quotas.
+        self.rekey = RekeyStateMachine(
+            self,
+            "Rekey",
+            rotator_id=config.service_name,
+            manifest_secret_arns=[certificate.manifest_secret.secret_arn for certificate in self.certificates],
+            log_retention=log_retention(config.log_retention_days),
+            removal_policy=removal_policy,
         )
 
         self.monitoring = Monitoring(self, "Monitoring", config=config)

@@ -80,6 +80,12 @@ class CertrotorStack(Stack):
         )
         CfnOutput(
             self,
+            "RekeyStateMachineArn",
+            value=self.certrotor.rekey.state_machine.state_machine_arn,
+            description="certrotor rekey --state-machine (or CERTROTOR_REKEY_STATE_MACHINE)",
+        )
+        CfnOutput(
+            self,
             "AlarmTopicArn",
             value=self.certrotor.monitoring.topic.topic_arn,
             description="SNS topic that receives certrotor alarms; subscribe on-call here",

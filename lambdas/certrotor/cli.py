@@ -15,6 +15,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "certrotor.local.demo",
     "certrotor.operator",
+    "certrotor.fleet.commands",
     "certrotor.client.request",
 )
 

@@ -176,8 +176,9 @@ def test_functions_log_to_their_own_group_with_the_configured_retention(main: An
     function = main.resources[main.logical_id(rotation.function)]
 
     assert function["Properties"]["LoggingConfig"]["LogGroup"] == main.resolve(rotation.log_group.log_group_name)
-    # 45 days configured; CloudWatch Logs offers 60 as the next period.
-    main.template.resource_properties_count_is("AWS::Logs::LogGroup", {"RetentionInDays": 60}, 2)
+    # 45 days configured; CloudWatch Logs offers 60 as the next period
+    # (rotation, monitor and the re-key state machine).
+    main.template.resource_properties_count_is("AWS::Logs::LogGroup", {"RetentionInDays": 60}, 3)
 
 
 def test_monitor_function_runs_the_monitor_handler(main: Any) -> None:

@@ -7,7 +7,8 @@ the ECS redeploy, a new container start, and the served serial has changed;
 then a set delivered by reload: `certrotor-fetch --watch` supervises a running
 TLS server, a rotation reaches it without a redeploy (same PID, new serial,
 a client connected before the rotation still served); then the on-demand
-issuer: one CSR issuance and one issue-now.
+issuer: one CSR issuance and one issue-now; then every set of the demo CA
+re-keyed by the re-key state machine (Step Functions).
 Exits 0 only if every step worked.
 """
 
@@ -359,13 +360,57 @@ def run(story: Story) -> None:
             "On-demand issuance: a CSR whose key never leaves the client, then issue-now of the set",
             lambda: run_issuer_demo(env, say=story.say),
         )
+        story.step(
+            "Re-key every set of the demo CA on Step Functions (the deployed state machine's definition)",
+            lambda: rekey_demo_ca(env, say=story.say),
+        )
+
+
+def rekey_demo_ca(env: LocalEnvironment, say: Callable[[str], None]) -> None:
+    """`certrotor rekey --ca <demo CA>` against the emulator's Step Functions."""
+    from certrotor.fleet import rekey
+    from certrotor.fleet.quotas import Pacing
+    from certrotor.local.rekey import BackgroundRotations, deploy_state_machine
+
+    secrets = env.emulator.client("secretsmanager")
+    before = {s.name: read_serial(env, s.name) for s in env.config.sets}
+    rotations = BackgroundRotations(env)
+    machine = deploy_state_machine(env, rotations)
+    document = rekey.build_input(
+        secrets,
+        env.config.service_name,
+        Pacing(concurrency=2, wait_seconds=1),
+        rekey.since_now(),
+        "demo: CA compromise drill",
+        ca=env.ca_arn,
+    )
+    sfn = env.emulator.client("stepfunctions")
+    execution = rekey.start(sfn, machine, document)
+    say(f"state machine {machine}")
+    say(f"execution {execution}: {document['total']} set(s) issued by the demo CA")
+    progress = rekey.follow(sfn, execution, say=lambda line: say(f"progress: {line}"), interval=0.5, timeout=120)
+    rotations.wait(120)
+    if progress.status != "SUCCEEDED" or progress.failed or rotations.failures:
+        raise DemoFailed(f"re-key did not succeed: {progress.line()} {progress.failed or rotations.failures}")
+    for name, serial in before.items():
+        after = read_serial(env, name)
+        if after == serial:
+            raise DemoFailed(f"{name} was not re-keyed")
+        say(f"{name}: serial {serial} -> {after}")
+
+
+def read_serial(env: LocalEnvironment, name: str) -> str:
+    from certrotor.aws.secrets import SecretStore
+    from certrotor.services.reader import SetReader
+
+    return SetReader(SecretStore(env.emulator.client("secretsmanager"))).read(name).manifest.serial
 
 
 def run_demo(args: argparse.Namespace) -> int:
     # The functions' own logs and metrics would drown the story; the demo
     # runs them as Lambda would, with warnings only and metrics off.
     os.environ.update(QUIET_LAMBDA_ENV)
-    story = Story(total=7)
+    story = Story(total=8)
     print("certrotor demo: certificates from Private CA, through Secrets Manager, into a container")
     started = time.perf_counter()
     try:

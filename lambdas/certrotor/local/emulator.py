@@ -9,11 +9,14 @@ correct one emulator bug (see `_fix_default_version`).
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,6 +30,9 @@ _CREDENTIALS = {
 }
 _patch_lock = threading.Lock()
 _patched = False
+# RotateSecret's rotation in local mode, per region: called with the secret's
+# name and the new version's token once AWSPENDING is staged on it.
+_rotation_hooks: dict[str, Callable[[str, str], None]] = {}
 
 
 def _fix_default_version() -> None:
@@ -51,7 +57,42 @@ def _fix_default_version() -> None:
 
         SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage  # type: ignore[method-assign]
         _refuse_rewriting_versions(SecretsManagerBackend)
+        _rotate_through_hook(SecretsManagerBackend)
         _patched = True
+
+
+def _rotate_through_hook(backend_class: Any) -> None:
+    """RotateSecret as AWS does it, when local mode registered how to run the
+    rotation function: refuse while a rotation is pending (AWSPENDING on a
+    version that is not AWSCURRENT), stage AWSPENDING on a new version, and
+    have the function's four steps run (asynchronously, as AWS invokes it).
+    moto 5.2 instead invokes a Lambda it cannot run, and refuses in the
+    opposite case. Without a hook, moto's own behaviour is kept."""
+    from moto.secretsmanager.exceptions import InvalidRequestException
+
+    original = backend_class.rotate_secret
+
+    def rotate_secret(
+        self: Any, secret_id: str, client_request_token: str | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        hook = _rotation_hooks.get(self.region_name)
+        if hook is None or not self._is_valid_identifier(secret_id):
+            return original(self, secret_id, client_request_token, *args, **kwargs)
+        secret = self.secrets[secret_id]
+        for version_id, version in secret.versions.items():
+            stages = version.get("version_stages", [])
+            if "AWSPENDING" in stages and "AWSCURRENT" not in stages:
+                raise InvalidRequestException(
+                    f"A previous rotation isn't complete. That rotation will be reattempted. (version {version_id})"
+                )
+        token = client_request_token or str(uuid.uuid4())
+        secret.remove_version_stages_from_old_versions(["AWSPENDING"])
+        secret.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
+        secret.rotation_requested = True
+        hook(secret.name, token)
+        return json.dumps({"ARN": secret.arn, "Name": secret.name, "VersionId": token})
+
+    backend_class.rotate_secret = rotate_secret
 
 
 def _refuse_rewriting_versions(backend_class: Any) -> None:
@@ -200,3 +241,80 @@ class Emulator:
 
     def set_rotation_enabled(self, name: str, enabled: bool) -> None:
         self._secret(name).rotation_enabled = enabled
+
+    def on_rotate_secret(self, hook: Callable[[str, str], None] | None) -> None:
+        """Have RotateSecret run `hook(name, token)` after staging AWSPENDING
+        (None: moto's own RotateSecret)."""
+        if hook is None:
+            _rotation_hooks.pop(self.region, None)
+        else:
+            _rotation_hooks[self.region] = hook
+
+    def rotated(self, name: str, when: float | None = None) -> None:
+        """Record a finished rotation: DescribeSecret's LastRotatedDate."""
+        self._secret(name).last_rotation_date = int(when if when is not None else time.time())
+
+    def enable_step_functions(self) -> None:
+        """Let Step Functions run state machines (moto's ASL interpreter,
+        config stepfunctions.execute_state_machine); its aws-sdk tasks call
+        this emulator."""
+        from moto.core.config import default_user_config
+
+        default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+        # The interpreter logs every handled state error (an IsPresent that is
+        # false included) at ERROR; executions report their own failures.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+        os.environ["MOTO_PORT"] = self.endpoint_url.rsplit(":", 1)[1]
+        _sdk_timestamps_as_strings()
+
+
+_sdk_patched = False
+
+
+def _sdk_timestamps_as_strings() -> None:
+    """Two corrections to aws-sdk tasks. On AWS an aws-sdk task's result is JSON: timestamps arrive as ISO 8601
+    strings ("2026-01-02T03:04:05.678Z"), which Choice rules compare. moto
+    5.2 hands the state botocore's datetime objects; convert them (to whole
+    seconds, the only form its Choice rules parse)."""
+    global _sdk_patched
+    with _patch_lock:
+        if _sdk_patched:
+            return
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+            state_task_service_aws_sdk as sdk_task,
+        )
+
+        make_client = sdk_task.boto_client_for
+
+        def boto_client_for(*args: Any, **kwargs: Any) -> Any:
+            return _IsoTimestamps(make_client(*args, **kwargs))
+
+        sdk_task.boto_client_for = boto_client_for
+        # AWS names an aws-sdk task's errors "SecretsManager.<Code>"; moto 5.2
+        # says "secretsmanager.<Code>", which no Catch of the definition matches.
+        sdk_task._SERVICE_ERROR_NAMES["secretsmanager"] = "SecretsManager"
+        _sdk_patched = True
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        # Whole seconds: moto's Choice rules parse only "%Y-%m-%dT%H:%M:%SZ".
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, dict):
+        return {k: _iso(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_iso(v) for v in value]
+    return value
+
+
+class _IsoTimestamps:
+    """A boto3 client whose responses carry timestamps as JSON does."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name.startswith("_") or not callable(attribute):
+            return attribute
+        return lambda *args, **kwargs: _iso(attribute(*args, **kwargs))
