@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import ArnFormat, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -24,7 +24,15 @@ REKEY_SECRET_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:RotateS
 # A Distributed Map starts, watches and stops child executions of its own state machine.
 CHILD_EXECUTION_ACTIONS = ("states:DescribeExecution", "states:StopExecution")
 # How cdk-nag names that wildcard resource.
-CHILD_EXECUTIONS_NAG = "Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}/*"
+CHILD_EXECUTIONS_NAG = "Resource::arn:<AWS::Partition>:states:{region}:{account}:execution:{name}/*"
+
+
+def child_executions_nag(stack: Stack, name: str) -> str:
+    """cdk-nag's name for the child-executions resource: the stack's region
+    and account as written, or their pseudo parameters."""
+    region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+    account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+    return CHILD_EXECUTIONS_NAG.format(region=region, account=account, name=name)
 
 
 class RekeyStateMachine(Construct):
@@ -98,7 +106,7 @@ class RekeyStateMachine(Construct):
                     "id": "AwsSolutions-IAM5",
                     "reason": "A Distributed Map's child executions are named by Step Functions at run time; "
                     "the role may describe and stop only the executions of this state machine.",
-                    "appliesTo": [CHILD_EXECUTIONS_NAG.format(name=self.name)],
+                    "appliesTo": [child_executions_nag(stack, self.name)],
                 },
             ],
             apply_to_children=True,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Annotations, Match
 
-from certrotor_cdk.rekey import CHILD_EXECUTIONS_NAG
+from certrotor_cdk.rekey import child_executions_nag
 
 NAG_RULE = Match.string_like_regexp("AwsSolutions-.*")
 # CDK's Function adds DependsOn its role although Role is already a GetAtt;
@@ -62,7 +62,7 @@ def test_only_the_reviewed_rules_are_suppressed(synth: Any) -> None:
 
 def test_wildcard_resource_suppression_covers_only_resource_star(synth: Any) -> None:
     # Besides Resource::*, only the re-key state machine's own child executions.
-    children = CHILD_EXECUTIONS_NAG.format(name=f"{synth.config.service_name}-rekey")
+    children = child_executions_nag(synth.stack, f"{synth.config.service_name}-rekey")
     for suppression in nag_suppressions(synth):
         if suppression["id"] == "AwsSolutions-IAM5":
             assert suppression["applies_to"] in (["Resource::*"], [children])
