@@ -421,3 +421,21 @@ def test_a_connection_lost_in_the_middle_of_a_check_keeps_the_files_and_recovers
         assert running.lines.count(f"reloaded serial {final}") == 1
     finally:
         network.close()
+
+
+def test_a_set_refused_at_start_exits_as_without_watch_and_starts_nothing(rotated, run_fetch, tmp_path):
+    # Given a tampered current set
+    rotated.put_tampered_chain()
+    marker = tmp_path / "started"
+    # When certrotor-fetch --watch starts
+    result = run_fetch(
+        ["--set", rotated.name, "--dir", str(tmp_path / "tls"), "--watch", "--",
+         sys.executable, "-c", f"open('{marker}', 'w')"],
+        rotated.env_vars(),
+    )  # fmt: skip
+    # Then exit 2 with one line, no file written and the command never started
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert "chain-0 does not match the manifest's digest" in result.stderr
+    assert not (tmp_path / "tls").exists()
+    assert not marker.exists()
