@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "certrotor.local.demo",
     "certrotor.operator",
     "certrotor.fleet.commands",
+    "certrotor.ca_commands",
     "certrotor.client.request",
 )
 

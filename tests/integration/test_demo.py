@@ -22,6 +22,9 @@ def test_the_demo_runs_the_whole_loop_and_exits_zero() -> None:
     assert "no ECS deployment was started" in done.stdout
     assert "CSR issued: serial" in done.stdout
     assert "is current: serial" in done.stdout
+    # the CA rotation: a certificate served from each CA, no handshake failed
+    assert "issued by certrotor demo subordinate CA G2" in done.stdout
+    assert "handshakes, none failed" in done.stdout
     assert done.stdout.rstrip().splitlines()[-1].startswith("demo OK")
     # And nothing of a private key was printed
     assert "PRIVATE KEY" not in done.stdout + done.stderr

@@ -13,8 +13,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from certrotor.aws.pca import PrivateCA
 from certrotor.errors import CertrotorError
-from certrotor.handlers.runtime import adapters
+from certrotor.handlers.runtime import adapters, client
 from certrotor.handlers.tracing import make_tracer
 from certrotor.services.rotation import KnownVersions, RotationRequest, RotationService, Step
 
@@ -30,10 +31,29 @@ known_versions = KnownVersions()
 SAFETY_MARGIN_SECONDS = 20.0
 
 
+# Private CAs other than the configured one that sets were moved to by a CA
+# rotation (tag certrotor:ca), one adapter each per function instance.
+other_cas: dict[str, PrivateCA] = {}
+
+
+def ca_for(arn: str) -> PrivateCA:
+    if arn not in other_cas:
+        other_cas[arn] = PrivateCA(arn, client("acm-pca"))
+    return other_cas[arn]
+
+
 def rotation_service() -> RotationService:
     wired = adapters()
     config = wired.settings.config
-    return RotationService(config, wired.secrets, wired.ca, wired.ecs, logger=logger, known=known_versions)  # type: ignore[arg-type]
+    return RotationService(
+        config,
+        wired.secrets,
+        wired.ca,
+        wired.ecs,  # type: ignore[arg-type]
+        logger=logger,  # type: ignore[arg-type]
+        known=known_versions,
+        ca_for=ca_for,
+    )
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from cryptography import x509
 
 from certrotor.config import load_config
+from certrotor.local.ca_demo import run_ca_rotation_demo
 from certrotor.local.driver import RotationDriver, RotationReport
 from certrotor.local.emulator import Emulator
 from certrotor.local.gateway import run_issuer_demo
@@ -104,18 +105,21 @@ def fetch_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "certrotor.client.entrypoint"]
 
 
-def server_command(set_name: str, files: Path, root_file: Path, options: tuple[str, ...] = ()) -> list[str]:
-    """certrotor-fetch for the set into `files`, then the demo TLS server."""
-    fetch = [*fetch_command(), "--set", set_name, "--dir", str(files), "--ca-file", str(root_file), *options]
+def server_command(set_name: str, files: Path, root_file: Path | None, options: tuple[str, ...] = ()) -> list[str]:
+    """certrotor-fetch for the set into `files`, then the demo TLS server;
+    without `root_file`, verified against the rotator's trust bundle."""
+    anchor = ["--ca-file", str(root_file)] if root_file is not None else []
+    fetch = [*fetch_command(), "--set", set_name, "--dir", str(files), *anchor, *options]
     return [*fetch, "--", sys.executable, "-m", "certrotor.local.tls_server", "--dir", str(files)]
 
 
 @contextlib.contextmanager
 def container(
-    env: LocalEnvironment, set_name: str, workdir: Path, label: str, root_file: Path
+    env: LocalEnvironment, set_name: str, workdir: Path, label: str, root_file: Path | None
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """A container start: certrotor-fetch writes the files and execs the TLS
-    server; yields the port it listens on, and stops it afterwards."""
+    server; yields the port it listens on, and stops it afterwards. Without
+    `root_file` the set is verified against the rotator's trust bundle."""
     files = workdir / label
     command = server_command(set_name, files, root_file)
     process = subprocess.Popen(
@@ -364,6 +368,10 @@ def run(story: Story) -> None:
             "Re-key every set of the demo CA on Step Functions (the deployed state machine's definition)",
             lambda: rekey_demo_ca(env, say=story.say),
         )
+        story.step(
+            "CA rotation (certrotor ca rotate): trust both roots, move the sets, drop the old root",
+            lambda: run_ca_rotation_demo(env, workdir, container, story.say),
+        )
 
 
 def rekey_demo_ca(env: LocalEnvironment, say: Callable[[str], None]) -> None:
@@ -410,7 +418,7 @@ def run_demo(args: argparse.Namespace) -> int:
     # The functions' own logs and metrics would drown the story; the demo
     # runs them as Lambda would, with warnings only and metrics off.
     os.environ.update(QUIET_LAMBDA_ENV)
-    story = Story(total=8)
+    story = Story(total=9)
     print("certrotor demo: certificates from Private CA, through Secrets Manager, into a container")
     started = time.perf_counter()
     try:

@@ -52,6 +52,7 @@ from certrotor.services.verify import VerifiedSet, trust_anchor, verify_set
 
 # Tags on the manifest secret that make retries safe across invocations.
 TAG_ISSUING = "certrotor:issuing"  # "<token> <certificate ARN>" once issued
+TAG_CA = "certrotor:ca"  # set by a CA rotation: the CA to issue from
 TAG_REDEPLOYED = "certrotor:redeployed"  # the token whose redeploy was done
 # A pending certificate must stay valid at least this long to be promoted.
 MIN_REMAINING = dt.timedelta(hours=1)
@@ -154,6 +155,7 @@ class RotationService:
         new_key: Callable[[KeyAlgorithm], PrivateKey] = generate_key,
         logger: logging.Logger | None = None,
         known: KnownVersions | None = None,
+        ca_for: Callable[[str], CertificateAuthorityPort] | None = None,
     ) -> None:
         self._config = config
         self._secrets = secrets
@@ -163,6 +165,7 @@ class RotationService:
         self._new_key = new_key
         self._log = logger or logging.getLogger("certrotor.rotation")
         self._known = known if known is not None else KnownVersions()
+        self._ca_for = ca_for
 
     # -- entry point --------------------------------------------------------
 
@@ -227,9 +230,10 @@ class RotationService:
         remaining_seconds: Callable[[], float],
     ) -> StepResult:
         token = request.token
+        ca = self._ca_of(info.tags.get(TAG_CA))
         spec = LayoutSpec(cert_set.name, cert_set.chain_parts, cert_set.value_limit)
         key = self._new_key(cert_set.key_algorithm)
-        if not self._store_key(cert_set, token, spec, key):
+        if not self._store_key(cert_set, token, spec, key, ca):
             # A key is stored at the token already: an earlier attempt (or one
             # running now) got at least that far. Look before going on.
             info = self._secrets.describe(cert_set.name)
@@ -240,14 +244,14 @@ class RotationService:
                 raise IntegrityError(f"{cert_set.key_secret_name} refused a key at {token} but holds none")
             key = key_from_pem(stored.value)
             self._known.remember(cert_set.name, token, cert_set.key_secret_name, stored.value)
-        certificate_arn = self._issue(cert_set, info, token, key)
-        issued = self._ca.wait(certificate_arn, remaining_seconds)
+        certificate_arn = self._issue(cert_set, info, token, key, ca)
+        issued = ca.wait(certificate_arn, remaining_seconds)
         try:
-            bundle = self._bundle(issued.certificate_pem, issued.chain_pem, refresh=False)
+            bundle = self._bundle(ca, issued.certificate_pem, issued.chain_pem, refresh=False)
         except BundleError:
             # The CA's certificate may have been renewed since this function
             # instance cached it: read it again once.
-            bundle = self._bundle(issued.certificate_pem, issued.chain_pem, refresh=True)
+            bundle = self._bundle(ca, issued.certificate_pem, issued.chain_pem, refresh=True)
         # Never pair this rotation's key with a certificate for another key.
         check_key_matches(bundle, key)
         layout = split_bundle(
@@ -256,7 +260,7 @@ class RotationService:
             key_to_pem(key),
             bundle,
             trust=trust_secret_name(rotator_id(self._config)),
-            ca_arn=self._ca.ca_arn,
+            ca_arn=ca.ca_arn,
         )
         for name in cert_set.chain_secret_names:
             self._secrets.put(name, layout.parts[name], token)
@@ -270,7 +274,14 @@ class RotationService:
         )
         return StepResult(Step.CREATE, cert_set.name, "created", layout.manifest.serial, layout.manifest.not_after)
 
-    def _store_key(self, cert_set: CertificateSetConfig, token: str, spec: LayoutSpec, key: PrivateKey) -> bool:
+    def _store_key(
+        self,
+        cert_set: CertificateSetConfig,
+        token: str,
+        spec: LayoutSpec,
+        key: PrivateKey,
+        ca: CertificateAuthorityPort,
+    ) -> bool:
         """Store a fresh key at the token before issuing, so retries reuse it;
         False when the token already holds another key (a retry).
 
@@ -278,7 +289,7 @@ class RotationService:
         that cannot fit its parts stores nothing and pays for no certificate.
         """
         pem = key_to_pem(key)
-        check_capacity(spec, pem, parse_certificates(self._ca_chain_pem()))
+        check_capacity(spec, pem, parse_certificates(ca.ca_certificate_chain()))
         try:
             self._secrets.put(cert_set.key_secret_name, pem, token)
         except IntegrityError:
@@ -286,17 +297,24 @@ class RotationService:
         self._known.remember(cert_set.name, token, cert_set.key_secret_name, pem)
         return True
 
-    def _issue(self, cert_set: CertificateSetConfig, info: SecretInfo, token: str, key: PrivateKey) -> str:
+    def _issue(
+        self,
+        cert_set: CertificateSetConfig,
+        info: SecretInfo,
+        token: str,
+        key: PrivateKey,
+        ca: CertificateAuthorityPort,
+    ) -> str:
         """IssueCertificate once per token; the ARN is recorded on the secret
         so a retry after the idempotency window still finds the same one."""
         recorded = info.tags.get(TAG_ISSUING, "").split(" ")
         if len(recorded) == 2 and recorded[0] == token:
             return recorded[1]
         csr = build_csr(key, cert_set.common_name, cert_set.dns_names, cert_set.ip_addresses)
-        arn = self._ca.issue(
+        arn = ca.issue(
             csr,
             cert_set.validity_days,
-            template_arn(cert_set.usage, _partition(self._ca.ca_arn)),
+            template_arn(cert_set.usage, _partition(ca.ca_arn)),
             idempotency_token(info.arn, token),
         )
         self._secrets.tag(cert_set.name, TAG_ISSUING, f"{token} {arn}")
@@ -315,7 +333,8 @@ class RotationService:
         token = pending.version
         if pending.value == INITIAL_VALUE:
             return None
-        version = Manifest.from_json(pending.value).version
+        named = Manifest.from_json(pending.value)
+        version = named.version
         if version == token:
             assembled = SetReader(self._secrets).read(
                 cert_set.name,
@@ -335,19 +354,26 @@ class RotationService:
         return verify_set(
             assembled,
             now=self._now(),
-            anchor=trust_anchor(self._ca_chain_pem()),
+            # The CA the manifest says issued it (a CA rotation moves sets).
+            anchor=trust_anchor(self._ca_of(named.ca).ca_certificate_chain()),
             expected=cert_set,
             handshake=True,
             min_remaining=MIN_REMAINING,
         )
 
-    def _ca_chain_pem(self, refresh: bool = False) -> str:
-        return self._ca.ca_certificate_chain(refresh=refresh)
+    def _ca_of(self, arn: str | None) -> CertificateAuthorityPort:
+        """The configured CA, or the one a CA rotation tagged the set with
+        (certrotor:ca, read from the DescribeSecret createSecret makes anyway)."""
+        if not arn or arn == self._ca.ca_arn:
+            return self._ca
+        if self._ca_for is None:
+            raise RotationError(f"the set is tagged for CA {arn}, but this function can only issue from its own CA")
+        return self._ca_for(arn)
 
-    def _bundle(self, certificate_pem: str, chain_pem: str, refresh: bool) -> Bundle:
+    def _bundle(self, ca: CertificateAuthorityPort, certificate_pem: str, chain_pem: str, refresh: bool) -> Bundle:
         """Leaf and chain in order; Private CA's chain may stop below the root,
         so the CA's own chain completes it (order_bundle drops duplicates)."""
-        pem = "\n".join((certificate_pem, chain_pem, self._ca_chain_pem(refresh)))
+        pem = "\n".join((certificate_pem, chain_pem, ca.ca_certificate_chain(refresh=refresh)))
         return order_bundle(parse_certificates(pem))
 
     # -- finishSecret ---------------------------------------------------------

@@ -12,15 +12,14 @@ One secret per rotator, `<rotator>/trust`, holds a JSON document:
 
 Every set's manifest names this secret (`trust`), so `certrotor-fetch` reads
 it in the same BatchGetSecretValue as the set's parts and writes trust.pem.
-The document is written whole with a ClientRequestToken derived from its
-content: writing the same document twice is one version.
+The document is written whole, as a new version, only when it changed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -234,8 +233,10 @@ class TrustStore:
         value = document.to_json()
         if before is not None and before.to_json() == value:
             return False
-        token = hashlib.sha256(value.encode("utf-8")).hexdigest()
-        self._secrets.put(self.name, value, token, stages=(CURRENT,))
+        # A fresh version each time: a document equal to an older version (a
+        # pause undone) must still become AWSCURRENT, which reusing that
+        # version's token would not do.
+        self._secrets.put(self.name, value, str(uuid.uuid4()), stages=(CURRENT,))
         return True
 
 

@@ -1,0 +1,360 @@
+"""CA rotation: move a rotator's sets from one Private CA to another without
+a moment where a consumer distrusts a certificate it is shown.
+
+Stages, each recorded in the trust document (`ca_rotation`) before and after
+every step, so a run that stops (crash, pause, timeout) resumes where it was:
+
+    trust    add the new CA's root to the trust bundle; if that changed the
+             bundle, rotate every set once (still from the old CA) and wait
+             until each rotation is delivered, so every consumer (restarted
+             or reloaded since) holds the new root
+    move     tag each set `certrotor:ca` = the new CA, rotate it, wait until
+             delivered and check its current certificate is the new CA's
+    prune    only once no current certificate comes from the old CA: mark it
+             retired (its root leaves the bundle unless the new CA shares it)
+    disable  optionally, disable the old CA in Private CA
+    done
+
+`rollback` is allowed until prune: it moves every set back to the old CA
+(tag, rotate, wait) and then retires the new CA. `pause` sets a flag the
+running operation checks between sets. Rotations are started through the
+same trigger as issue-now (RotateSecret), at most `parallel` at a time and
+`min_interval` apart, so the Secrets Manager write quota and the rotation
+function's reserved concurrency bound the pace, as for any rotation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from certrotor.errors import CertrotorError, IntegrityError, NotIssuedError, RotationError
+from certrotor.layout import Manifest
+from certrotor.ports import CURRENT, SecretPort, pending_version
+from certrotor.services.rotation import TAG_CA, TAG_REDEPLOYED
+from certrotor.services.trust import CaStatus, TrustDocument, TrustStore
+
+STAGES = ("trust", "move", "prune", "disable", "done")
+ROLLED_BACK = "rolled_back"
+
+
+class CaRotationError(CertrotorError):
+    """The CA rotation cannot go on as asked (the message says why and what to do)."""
+
+
+class Paused(CaRotationError):
+    """An operator paused the CA rotation; it resumes with `certrotor ca rotate`."""
+
+
+class Trigger(Protocol):
+    def start(self, secret_id: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class CaPorts:
+    """What a CA rotation needs from AWS (or the emulator)."""
+
+    secrets: SecretPort
+    trust: TrustStore
+    trigger: Trigger
+    ca_chain: Callable[[str], str]
+    disable_ca: Callable[[str], None]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class CaRotation:
+    """One rotator's CA rotation over its sets (by manifest secret name)."""
+
+    def __init__(
+        self,
+        ports: CaPorts,
+        sets: Sequence[str],
+        *,
+        say: Callable[[str], None] = lambda line: None,
+        now: Callable[[], dt.datetime] = _now,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        parallel: int = 5,
+        min_interval: float = 0.2,
+        poll: float = 2.0,
+        timeout: float = 900.0,
+    ) -> None:
+        if not sets:
+            raise CaRotationError("the rotator has no sets to move")
+        self._ports = ports
+        self._sets = sorted(sets)
+        self._say = say
+        self._now = now
+        self._sleep = sleep
+        self._clock = clock
+        self._parallel = max(1, parallel)
+        self._min_interval = min_interval
+        self._poll = poll
+        self._timeout = timeout
+        self._last_start: float | None = None
+
+    # -- state ------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any] | None:
+        state = self._ports.trust.load().ca_rotation
+        return dict(state) if state is not None else None
+
+    def _load(self) -> tuple[TrustDocument, dict[str, Any]]:
+        document = self._ports.trust.load()
+        if document.ca_rotation is None:
+            raise CaRotationError("no CA rotation in progress")
+        return document, _copy(document.ca_rotation)
+
+    def _save(self, document: TrustDocument, state: Mapping[str, Any]) -> TrustDocument:
+        state = {**state, "updated": self._now().isoformat(timespec="seconds")}
+        after = document.with_rotation(state)
+        self._ports.trust.save(after, document)
+        return after
+
+    # -- operations -------------------------------------------------------------------
+
+    def rotate(self, to_arn: str, disable_old: bool = False, until: str | None = None) -> dict[str, Any]:
+        """Start a CA rotation to `to_arn`, or resume the one in progress; run
+        it to the end, or until paused, or until stage `until` is reached
+        (stopping before it). Returns the state it stopped in."""
+        if until is not None and until not in STAGES:
+            raise CaRotationError(f"--until must be one of {', '.join(STAGES)}")
+        document = self._ports.trust.load()
+        state = document.ca_rotation
+        if state is not None and state.get("stage") not in ("done", ROLLED_BACK):
+            if state.get("to") != to_arn:
+                raise CaRotationError(
+                    f"a CA rotation to {state.get('to')} is in progress (stage {state.get('stage')}); "
+                    "finish it (certrotor ca rotate --to that ARN) or roll it back first"
+                )
+            state = _copy(state)
+            state["paused"] = False
+            self._say(f"resuming the CA rotation to {to_arn} at stage {state['stage']}")
+            document = self._save(document, state)
+        else:
+            document = self._begin(document, to_arn, disable_old)
+        return self._run(until)
+
+    def _begin(self, document: TrustDocument, to_arn: str, disable_old: bool) -> TrustDocument:
+        active = [c.arn for c in document.cas if c.status == CaStatus.ACTIVE]
+        if to_arn in active:
+            raise CaRotationError(f"{to_arn} is already this rotator's active CA")
+        if len(active) != 1:
+            raise CaRotationError(
+                f"the trust bundle lists {len(active)} active CAs; expected exactly one to rotate away from"
+            )
+        from_arn = active[0]
+        chain = self._ports.ca_chain(to_arn)
+        with_new = document.with_ca(to_arn, chain, CaStatus.INCOMING, self._now())
+        changed = with_new.revision != document.revision
+        state = {
+            "from": from_arn,
+            "to": to_arn,
+            "stage": "trust",
+            "paused": False,
+            "disable_old": disable_old,
+            "trust_changed": changed,
+            "started": self._now().isoformat(timespec="seconds"),
+            "sets": {},
+        }
+        self._say(
+            f"CA rotation {from_arn} -> {to_arn}: the new CA's root "
+            + ("is added to the trust bundle" if changed else "is already in the trust bundle")
+            + f" (revision {with_new.revision})"
+        )
+        after = with_new.with_rotation(state)
+        self._ports.trust.save(after, document)
+        return after
+
+    def pause(self) -> dict[str, Any]:
+        document, state = self._load()
+        state["paused"] = True
+        self._save(document, state)
+        self._say(f"pause requested at stage {state['stage']}; the running operation stops after its current set")
+        return state
+
+    def rollback(self) -> dict[str, Any]:
+        """Move every set back to the old CA and retire the new one; only
+        before the old CA left the trust bundle."""
+        document, state = self._load()
+        # A stage names what runs next: at "prune" the old CA is still trusted.
+        if state["stage"] not in ("trust", "move", "prune", "rolling_back"):
+            raise CaRotationError(
+                f"the CA rotation is at stage {state['stage']}: the old CA left the trust bundle, "
+                "so it cannot be rolled back; rotate to the old CA as a new CA rotation instead"
+            )
+        state["stage"], state["paused"] = "rolling_back", False
+        document = self._save(document, state)
+        from_arn, to_arn = state["from"], state["to"]
+        self._say(f"rolling back: moving every set back to {from_arn}")
+        self._each_set(state, "back", lambda name: self._move_one(name, from_arn, to_arn))
+        document, state = self._load()
+        document = document.with_status(to_arn, CaStatus.RETIRED, self._now())
+        state["stage"] = ROLLED_BACK
+        self._save(document, state)
+        self._say(f"rolled back: every set is on {from_arn}; {to_arn} is no longer trusted unless it shares a root")
+        return state
+
+    # -- the stages ---------------------------------------------------------------------
+
+    def _run(self, until: str | None = None) -> dict[str, Any]:
+        while True:
+            document, state = self._load()
+            stage = state["stage"]
+            if stage in ("done", ROLLED_BACK):
+                self._say(f"CA rotation {stage}")
+                return state
+            if stage == until:
+                self._say(f"stopped before stage {stage}; run certrotor ca rotate again to go on")
+                return state
+            if stage == "trust":
+                self._stage_trust(state)
+            elif stage == "move":
+                self._stage_move(state)
+            elif stage == "prune":
+                self._stage_prune()
+            elif stage == "disable":
+                self._ports.disable_ca(state["from"])
+                self._say(f"disabled {state['from']} in Private CA")
+                document, state = self._load()
+                self._advance(document, state, "done")
+            else:
+                raise CaRotationError(f"unknown CA rotation stage {stage!r}")
+
+    def _advance(self, document: TrustDocument, state: dict[str, Any], stage: str) -> None:
+        state["stage"] = stage
+        self._save(document, state)
+        self._say(f"stage {stage}")
+
+    def _stage_trust(self, state: dict[str, Any]) -> None:
+        if state.get("trust_changed"):
+            self._say("stage trust: rotating every set once so every consumer reads the new trust bundle")
+            self._each_set(state, "refresh", self._refresh_one)
+        document, state = self._load()
+        self._advance(document, state, "move")
+
+    def _stage_move(self, state: dict[str, Any]) -> None:
+        self._say(f"stage move: moving every set to {state['to']}")
+        self._each_set(state, "move", lambda name: self._move_one(name, state["to"], state["from"]))
+        document, state = self._load()
+        self._advance(document, state, "prune")
+
+    def _stage_prune(self) -> None:
+        document, state = self._load()
+        on_old = [name for name in self._sets if self._current_ca(name) != state["to"]]
+        if on_old:
+            raise CaRotationError(
+                f"not removing {state['from']} from the trust bundle: {len(on_old)} set(s) are not on the new CA "
+                f"({', '.join(on_old[:5])}); resume with certrotor ca rotate"
+            )
+        document = document.with_status(state["from"], CaStatus.RETIRED, self._now())
+        document = document.with_status(state["to"], CaStatus.ACTIVE, self._now())
+        self._say(f"stage prune: {state['from']} retired; trust bundle revision {document.revision}")
+        self._advance(document, state, "disable" if state.get("disable_old") else "done")
+
+    # -- per set ---------------------------------------------------------------------------
+
+    def _each_set(self, state: dict[str, Any], step: str, start: Callable[[str], str | None]) -> None:
+        """For every set not done with `step`: start (at most `parallel` at
+        once), record the token, wait until delivered, record it done."""
+        todo = [name for name in self._sets if not state["sets"].get(name, {}).get(f"{step}_done")]
+        total = len(self._sets)
+        for first in range(0, len(todo), self._parallel):
+            batch = todo[first : first + self._parallel]
+            waiting: dict[str, str] = {}
+            for name in batch:
+                self._check_paused()
+                recorded = state["sets"].get(name, {}).get(step)
+                token = recorded or start(name)
+                if token is None:
+                    self._record(name, {f"{step}_done": True})
+                    continue
+                if not recorded:
+                    self._record(name, {step: token})
+                waiting[name] = token
+            for name, token in waiting.items():
+                self._wait_delivered(name, token)
+                self._record(name, {f"{step}_done": True})
+            done = total - len(todo) + first + len(batch)
+            self._say(f"{step}: {done}/{total} sets delivered")
+            _, state = self._load()
+
+    def _refresh_one(self, name: str) -> str:
+        return self._start(name)
+
+    def _move_one(self, name: str, to_arn: str, from_arn: str) -> str | None:
+        """Point the set at `to_arn` and rotate it, unless its current
+        certificate already comes from there (a resumed run)."""
+        self._ports.secrets.tag(name, TAG_CA, to_arn)
+        if self._current_ca(name) == to_arn:
+            return None
+        return self._start(name)
+
+    def _start(self, name: str) -> str:
+        if self._last_start is not None:
+            wait = self._min_interval - (self._clock() - self._last_start)
+            if wait > 0:
+                self._sleep(wait)
+        self._last_start = self._clock()
+        try:
+            return self._ports.trigger.start(name)
+        except RotationError as exc:
+            running = getattr(exc, "token", None)
+            if running is None:
+                raise
+            # A rotation that started before this stage may not carry its
+            # change: let it finish, then start one that does.
+            self._say(f"{name}: waiting for the rotation already in progress ({running})")
+            self._wait_delivered(name, running)
+            self._last_start = self._clock()
+            return self._ports.trigger.start(name)
+
+    def _wait_delivered(self, name: str, token: str) -> None:
+        """Until the token is AWSCURRENT and, for a set that records its
+        redeploy, redeployed."""
+        give_up = self._clock() + self._timeout
+        while True:
+            info = self._ports.secrets.describe(name)
+            current = info.version_with(CURRENT)
+            redeployed = info.tags.get(TAG_REDEPLOYED)
+            if current == token and (redeployed is None or redeployed == token):
+                return
+            if current != token and token not in info.versions:
+                raise CaRotationError(f"{name}: version {token} is gone; resume with certrotor ca rotate")
+            if self._clock() >= give_up:
+                pending = pending_version(info.versions)
+                raise CaRotationError(
+                    f"{name}: rotation {token} not delivered within {self._timeout:.0f}s "
+                    f"(current {current}, pending {pending}); fix it and resume with certrotor ca rotate"
+                )
+            self._sleep(self._poll)
+
+    def _current_ca(self, name: str) -> str | None:
+        try:
+            return Manifest.from_json(self._ports.secrets.get(name, stage=CURRENT).value).ca
+        except NotIssuedError:
+            return None
+        except IntegrityError as exc:
+            raise CaRotationError(f"{name}: {exc}") from None
+
+    def _record(self, name: str, fields: Mapping[str, Any]) -> None:
+        document, state = self._load()
+        state["sets"][name] = {**state["sets"].get(name, {}), **fields}
+        self._save(document, state)
+
+    def _check_paused(self) -> None:
+        state = self._ports.trust.load().ca_rotation or {}
+        if state.get("paused"):
+            raise Paused(f"CA rotation paused at stage {state.get('stage')}; resume with certrotor ca rotate")
+
+
+def _copy(state: Mapping[str, Any]) -> dict[str, Any]:
+    copied = dict(state)
+    copied["sets"] = {k: dict(v) for k, v in dict(state.get("sets", {})).items()}
+    return copied
