@@ -3,9 +3,12 @@
 One table, items keyed by partition `pk` and sort key `sk`:
 - `CA#<ca arn>` / `CERT#<serial>`: one issued certificate (serial, CA,
   principal, names, not_after, request id; revoked_at/reason once revoked);
-- `CA#<ca arn>` / `COUNT`: how many certificates the ledger holds for the CA,
-  incremented in the same TransactWriteItems that adds a certificate item
-  (so the count is exactly the number of items, even under retries);
+- `CA#<ca arn>` / `COUNT#<nn>`: the CA's certificate count in COUNT_SHARDS
+  shards; each certificate increments the shard its serial hashes to, in the
+  same TransactWriteItems that adds its item (so the sum is exactly the number
+  of items, even under retries). DynamoDB cancels concurrent transactions on
+  one item (TransactionConflict): shards keep concurrent issuances apart where
+  one counter item would make them cancel each other;
 - `CA#<ca arn>` / `REQ#<token>`: the certificate ARN IssueCertificate gave
   for an idempotency token, written before waiting for the certificate, so
   a retry after a timeout or throttled GetCertificate never issues again;
@@ -16,6 +19,7 @@ One table, items keyed by partition `pk` and sort key `sk`:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 import time
 from dataclasses import dataclass
@@ -34,7 +38,8 @@ _TRANSIENT_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThro
 PK = "pk"
 SK = "sk"
 TTL_ATTRIBUTE = "expires_at"
-COUNT_SK = "COUNT"
+COUNT_SK = "COUNT"  # the shards' sort keys start with it (a ledger from before sharding has one "COUNT")
+COUNT_SHARDS = 32
 # Pending-request items outlive any retry a client makes, then go.
 REQUEST_TTL = dt.timedelta(days=7)
 RATE_TTL = dt.timedelta(minutes=10)
@@ -42,6 +47,13 @@ RATE_TTL = dt.timedelta(minutes=10)
 
 def ca_key(ca_arn: str) -> str:
     return f"CA#{ca_arn}"
+
+
+def count_shard(serial: str) -> str:
+    """The counter shard a certificate increments: fixed by its serial, so a
+    retried record hits the same shard (and its conditional put refuses it)."""
+    index = int.from_bytes(hashlib.sha256(serial.encode()).digest()[:4], "big") % COUNT_SHARDS
+    return f"{COUNT_SK}#{index:02d}"
 
 
 @dataclass(frozen=True)
@@ -107,16 +119,16 @@ class Ledger:
             {
                 "Update": {
                     "TableName": self.table_name,
-                    "Key": {PK: {"S": ca_key(entry.ca_arn)}, SK: {"S": COUNT_SK}},
+                    "Key": {PK: {"S": ca_key(entry.ca_arn)}, SK: {"S": count_shard(entry.serial)}},
                     "UpdateExpression": "ADD issued :one",
                     "ExpressionAttributeValues": {":one": {"N": "1"}},
                 }
             },
         ]
-        # Concurrent issuances all update the one counter item, so DynamoDB
-        # cancels some transactions with TransactionConflict, which botocore
-        # does not retry. The certificate is already paid for: retry here so
-        # it is recorded, and answer "try again" (not an error) if it still is not.
+        # Concurrent issuances that hash to one shard still conflict now and
+        # then (TransactionConflict, which botocore does not retry). The
+        # certificate is already paid for: retry here so it is recorded, and
+        # answer "try again" (not an error) if it still is not.
         for attempt in range(RECORD_ATTEMPTS):
             try:
                 self._client.transact_write_items(TransactItems=items)
@@ -134,14 +146,23 @@ class Ledger:
         return True  # pragma: no cover - the loop always returns or raises
 
     def count(self, ca_arn: str) -> int:
-        """Certificates recorded for the CA (strongly consistent)."""
-        with aws_call("GetItem ledger count"):
-            resp = self._client.get_item(
-                TableName=self.table_name,
-                Key={PK: {"S": ca_key(ca_arn)}, SK: {"S": COUNT_SK}},
-                ConsistentRead=True,
-            )
-        return int(resp.get("Item", {}).get("issued", {}).get("N", "0"))
+        """Certificates recorded for the CA: the sum of its counter shards
+        (one strongly consistent Query; at most COUNT_SHARDS + 1 small items)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :count)",
+            "ExpressionAttributeValues": {":pk": {"S": ca_key(ca_arn)}, ":count": {"S": COUNT_SK}},
+            "ProjectionExpression": "issued",
+            "ConsistentRead": True,
+        }
+        total = 0
+        while True:
+            with aws_call("Query ledger count"):
+                resp = self._client.query(**kwargs)
+            total += sum(int(item.get("issued", {}).get("N", "0")) for item in resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                return total
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     def get(self, ca_arn: str, serial: str) -> LedgerEntry | None:
         with aws_call("GetItem ledger certificate"):
