@@ -70,6 +70,12 @@ CA_KEY_ALGORITHM = "RSA_2048"
 CA_SIGNING_ALGORITHM = "SHA256WITHRSA"
 CA_VALIDITY_YEARS = 10
 ROOT_CA_TEMPLATE = "RootCACertificate/V1"
+# The issuing CA under a created root: it may sign end-entity certificates only.
+SUBORDINATE_CA_TEMPLATE = "SubordinateCACertificate_PathLen0/V1"
+SUBORDINATE_CA_VALIDITY_YEARS = 5
+# A CRL is valid this long; Private CA republishes it before then and ~30
+# minutes after each revocation.
+CRL_EXPIRATION_DAYS = 7
 
 # Value stored in every secret at creation, before the first rotation
 # writes real material (Secrets Manager cannot create a secret without a

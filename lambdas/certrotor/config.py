@@ -193,6 +193,10 @@ class CaConfig:
     # or OCSP (revocation nobody can see is pointless), "on" always, "off" never.
     revoke_superseded: str = "auto"
     revoke_grace_hours: int = 24
+    # For a CA the stack creates: publish a CRL (to an S3 bucket the stack
+    # creates) and/or answer OCSP (billed per query).
+    crl: bool = True
+    ocsp: bool = False
 
 
 REVOKE_SUPERSEDED_MODES = ("auto", "on", "off")
@@ -506,7 +510,14 @@ def _ca(data: Any) -> CaConfig:
         revoke_superseded=_revoke_mode(data.get("revoke_superseded", "auto")),
         # At least an hour: tasks draining the old certificate need that much.
         revoke_grace_hours=_int(data.get("revoke_grace_hours", 24), "ca.revoke_grace_hours", 1, 8760),
+        crl=_flag(data.get("crl", True), "ca.crl"),
+        ocsp=_flag(data.get("ocsp", False), "ca.ocsp"),
     )
+
+
+def _flag(value: Any, where: str) -> bool:
+    _require(isinstance(value, bool), f"{where}: expected true or false, got {value!r}")
+    return bool(value)
 
 
 def _revoke_mode(value: Any) -> str:

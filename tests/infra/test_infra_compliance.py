@@ -57,7 +57,7 @@ def test_every_suppression_states_its_reason(synth: Any) -> None:
 def test_only_the_reviewed_rules_are_suppressed(synth: Any) -> None:
     rules = {s["id"] for s in nag_suppressions(synth)}
 
-    assert rules <= {"AwsSolutions-IAM5", "AwsSolutions-L1", "AwsSolutions-SMG4"}
+    assert rules <= {"AwsSolutions-IAM5", "AwsSolutions-L1", "AwsSolutions-S1", "AwsSolutions-SMG4"}
 
 
 def test_wildcard_resource_suppression_covers_only_resource_star(synth: Any) -> None:

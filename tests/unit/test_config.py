@@ -522,3 +522,15 @@ def test_bad_revocation_settings_are_refused_naming_the_field(field: str, value:
     data["ca"][field] = value
     with pytest.raises(ConfigError, match=message):
         load_config(data)
+
+
+def test_a_created_ca_publishes_a_crl_and_no_ocsp_by_default() -> None:
+    config = load_config(_config())
+    assert (config.ca.crl, config.ca.ocsp) == (True, False)
+
+
+def test_revocation_flags_must_be_booleans() -> None:
+    data = _config()
+    data["ca"]["ocsp"] = "yes"
+    with pytest.raises(ConfigError, match="ca.ocsp: expected true or false"):
+        load_config(data)
