@@ -532,5 +532,5 @@ def test_a_created_ca_publishes_a_crl_and_no_ocsp_by_default() -> None:
 def test_revocation_flags_must_be_booleans() -> None:
     data = _config()
     data["ca"]["ocsp"] = "yes"
-    with pytest.raises(ConfigError, match="ca.ocsp: expected true or false"):
+    with pytest.raises(ConfigError, match=r"ca\.ocsp: expected true or false"):
         load_config(data)
