@@ -8,7 +8,7 @@ stack: add it to any stack of an existing app.
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
@@ -16,7 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from certrotor.config import CertrotorConfig
+from certrotor.config import CertrotorConfig, template_arn
 from certrotor.services.supersede import TAG_SUPERSEDED
 from certrotor.services.trust import rotator_id
 from certrotor_cdk.certificate_authority import CertificateAuthority
@@ -35,7 +35,7 @@ from certrotor_cdk.constants import (
 from certrotor_cdk.lambda_function import CertrotorFunction, FunctionSettings
 from certrotor_cdk.monitoring import Monitoring
 from certrotor_cdk.rekey import RekeyStateMachine
-from certrotor_cdk.rotating_certificate import RotatingCertificate
+from certrotor_cdk.rotating_certificate import CA_READ_ACTIONS, ISSUE_ACTIONS, RotatingCertificate
 from certrotor_cdk.trust_bundle import TrustBundle
 
 # The retention periods CloudWatch Logs accepts.
@@ -208,9 +208,27 @@ class Certrotor(Construct):
                     conditions={"ForAllValues:StringEquals": {"aws:TagKeys": [TAG_SUPERSEDED]}},
                 )
             )
-        self.monitor.function.add_to_role_policy(
-            iam.PolicyStatement(actions=ca_actions, resources=[self.certificate_authority.arn])
+        cas = [self.certificate_authority.arn, *([config.ca.next_arn] if config.ca.next_arn else [])]
+        self.monitor.function.add_to_role_policy(iam.PolicyStatement(actions=ca_actions, resources=cas))
+        self._grant_next_ca(config)
+
+    def _grant_next_ca(self, config: CertrotorConfig) -> None:
+        """With ``ca.next_arn``, the rotation function may issue from that CA
+        (for the usages the sets have) and read it, as from its own: what
+        ``certrotor ca rotate --to`` needs before it moves any set."""
+        arn = config.ca.next_arn
+        if arn is None:
+            return
+        partition = Stack.of(self).partition
+        templates = sorted({template_arn(cert_set.usage, partition) for cert_set in config.sets})
+        self.rotation.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=list(ISSUE_ACTIONS),
+                resources=[arn],
+                conditions={"StringEquals": {"acm-pca:TemplateArn": templates}},
+            )
         )
+        self.rotation.function.add_to_role_policy(iam.PolicyStatement(actions=list(CA_READ_ACTIONS), resources=[arn]))
 
 
 def log_retention(days: int) -> logs.RetentionDays:

@@ -197,6 +197,9 @@ class CaConfig:
     # creates) and/or answer OCSP (billed per query).
     crl: bool = True
     ocsp: bool = False
+    # The CA `certrotor ca rotate` moves the sets to: the rotation function
+    # may issue from it and the monitor may revoke on it.
+    next_arn: str | None = None
 
 
 REVOKE_SUPERSEDED_MODES = ("auto", "on", "off")
@@ -512,7 +515,16 @@ def _ca(data: Any) -> CaConfig:
         revoke_grace_hours=_int(data.get("revoke_grace_hours", 24), "ca.revoke_grace_hours", 1, 8760),
         crl=_flag(data.get("crl", True), "ca.crl"),
         ocsp=_flag(data.get("ocsp", False), "ca.ocsp"),
+        next_arn=_next_arn(data.get("next_arn"), arn),
     )
+
+
+def _next_arn(value: Any, arn: Any) -> str | None:
+    if value is None:
+        return None
+    _require(isinstance(value, str) and bool(_PCA_ARN.match(value)), f"ca.next_arn: {value!r} is not a Private CA ARN")
+    _require(value != arn, "ca.next_arn: the CA to rotate to must differ from ca.arn")
+    return str(value)
 
 
 def _flag(value: Any, where: str) -> bool:

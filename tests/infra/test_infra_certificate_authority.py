@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .conftest import NEXT_CA_ARN
+
 
 def test_a_referenced_ca_creates_no_private_ca_resources(main: Any) -> None:
     main.template.resource_count_is("AWS::ACMPCA::CertificateAuthority", 0)
@@ -147,4 +149,22 @@ def test_issuing_is_granted_on_the_created_ca(created_ca: Any) -> None:
 
     issuing = [s for s in statements if "acm-pca:IssueCertificate" in s["Action"]]
 
-    assert [s["Resource"] for s in issuing] == [[created_ca.resolve(certrotor.certificate_authority.arn)]]
+    # The created CA, and the CA a CA rotation moves to (ca.next_arn).
+    assert [s["Resource"] for s in issuing] == [
+        [created_ca.resolve(certrotor.certificate_authority.arn)],
+        [NEXT_CA_ARN],
+    ]
+
+
+def test_the_next_ca_may_issue_only_the_sets_templates_and_the_monitor_may_revoke_on_it(created_ca: Any) -> None:
+    certrotor = created_ca.stack.certrotor
+    rotation = created_ca.role_statements(certrotor.rotation.role)
+    monitor = created_ca.role_statements(certrotor.monitor.role)
+
+    (issue,) = [s for s in rotation if s["Resource"] == [NEXT_CA_ARN] and "acm-pca:IssueCertificate" in s["Action"]]
+    revoke = [s for s in monitor if "acm-pca:RevokeCertificate" in s["Action"]]
+
+    assert issue["Condition"] == {
+        "StringEquals": {"acm-pca:TemplateArn": [template("EndEntityServerAuthCertificate/V1")]}
+    }
+    assert [NEXT_CA_ARN in s["Resource"] for s in revoke] == [True]
