@@ -59,6 +59,7 @@ _COLUMNS = (
     ("NEXT", "next_rotation"),
     ("REDEPLOY", "redeploy"),
     ("ISSUER CA", "issuer_ca"),
+    ("SUPERSEDED", "superseded"),
 )
 
 

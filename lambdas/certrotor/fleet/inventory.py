@@ -22,6 +22,7 @@ from certrotor.fleet import ROTATOR_TAG
 from certrotor.layout.manifest import INITIAL_VALUE, Manifest
 from certrotor.ports import CURRENT, pending_version
 from certrotor.services.rotation import TAG_ISSUING, TAG_REDEPLOYED
+from certrotor.services.supersede import TAG_SUPERSEDED, SupersededRecord
 
 # DescribeSecret and GetSecretValue share 10,000 TPS per account; status
 # takes a small share, leaving the rest to the functions and the containers.
@@ -112,6 +113,8 @@ class SetStatus:
     pending_version: str | None = None
     stuck: bool = False
     redeploy: str | None = None
+    # The certificate the current one superseded: "<serial> delivered|revoking|revoked".
+    superseded: str | None = None
     state: str = "ok"
     problems: list[str] = field(default_factory=list)
 
@@ -155,6 +158,9 @@ def read_status(
     status.issuer_ca = issuer_of(tags)
     status.pending_version = pending_version(versions)
     current = next((v for v, stages in versions.items() if CURRENT in stages), None)
+    record = SupersededRecord.parse(tags.get(TAG_SUPERSEDED))
+    if record is not None:
+        status.superseded = f"{record.serial} {record.state}"
     redeployed = tags.get(TAG_REDEPLOYED)
     if redeployed is not None:
         status.redeploy = "done" if redeployed == current else f"not done for {current}"
@@ -180,6 +186,8 @@ def read_status(
             status.state, status.problems = "unreadable", [f"manifest: {exc}"]
             return status
         status.version, status.serial, status.not_after = manifest.version, manifest.serial, manifest.not_after
+        # The manifest names the CA that issued it (a CA rotation may have moved the set).
+        status.issuer_ca = manifest.ca or status.issuer_ca
         not_after = dt.datetime.fromisoformat(manifest.not_after)
         status.days_left = round((not_after - now).total_seconds() / 86400, 1)
         if not_after <= now:

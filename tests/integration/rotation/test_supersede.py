@@ -172,3 +172,20 @@ def test_revoke_superseded_on_revokes_even_without_crl(rotated_twice):
     result = run_monitor(env)
     assert result["superseded"]["enabled"] is True
     assert result["superseded"]["sets"][0]["action"] == "grace started"
+
+
+def test_certrotor_status_shows_the_superseded_certificate_and_its_state(rotated_twice):
+    from certrotor.fleet.inventory import read_status
+
+    env, name, first = rotated_twice
+    ca = CountingCA(PrivateCA(env.ca_arn, env.emulator.client("acm-pca")))
+    clock = Clock()
+    revoker(env, clock, ca).check(env.config.sets[0])
+    client = env.emulator.client("secretsmanager")
+    waiting = read_status(client, name, clock.at, 7)
+    clock.at += GRACE + dt.timedelta(minutes=1)
+    revoker(env, clock, ca).check(env.config.sets[0])
+    done = read_status(client, name, clock.at, 7)
+    assert waiting.superseded == f"{first} delivered"
+    assert done.superseded == f"{first} revoked"
+    assert done.issuer_ca == env.ca_arn
