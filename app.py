@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from aws_cdk import App, Aspects, Environment
 from cdk_nag import AwsSolutionsChecks
 
+from certrotor.errors import ConfigError
 from certrotor_cdk.app_config import config_from_context, context_flag
 from certrotor_cdk.constants import (
     ARCHITECTURE_CONTEXT_KEY,
@@ -77,5 +79,15 @@ def _cdk_json_context() -> dict[str, Any]:
     return dict(context)
 
 
+def main() -> int:
+    """Synthesize; a configuration error is one line naming the field, exit 2."""
+    try:
+        build_app()[0].synth()
+    except ConfigError as exc:
+        print(f"certrotor: configuration error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    build_app()[0].synth()
+    sys.exit(main())

@@ -12,12 +12,12 @@ synth with a ConfigError naming the field.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from certrotor.config import CertrotorConfig, load_config
+from certrotor.bounded_json import JsonRefused, parse_json
+from certrotor.config import MAX_CONFIG_CHARS, MAX_CONFIG_DEPTH, CertrotorConfig, load_config
 from certrotor.errors import ConfigError
 from certrotor_cdk.constants import CONFIG_CONTEXT_KEY, CONFIG_FILE_CONTEXT_KEY
 
@@ -64,6 +64,6 @@ def _read_config_file(path: Path, base_dir: Path) -> Any:
 
 def _parse_json(text: str, where: str) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        return parse_json(text, max_chars=MAX_CONFIG_CHARS, max_depth=MAX_CONFIG_DEPTH, what=where)
+    except JsonRefused as exc:
+        raise ConfigError(str(exc)) from None

@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from certrotor.quiet_logs import keep_secrets_out_of_logs
+
+    keep_secrets_out_of_logs()
     args = build_parser().parse_args(argv)
     return int(args.run(args) or 0)
 

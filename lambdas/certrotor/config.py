@@ -16,6 +16,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from enum import StrEnum
 from typing import Any
 
+from certrotor.bounded_json import JsonRefused, parse_json
 from certrotor.errors import ConfigError
 
 MIN_VALUE_LIMIT = 1024
@@ -25,6 +26,10 @@ DEFAULT_VALUE_LIMIT = 4096
 # Secrets Manager write limits (50 TPS shared) for no security gain.
 MIN_ROTATION_HOURS = 4
 DEFAULT_PCA_QUOTA = 1_000_000
+# Serialized config: Lambda's environment holds 4 KB, a config file far less
+# than this; its deepest honest nesting is sets[].services[] objects.
+MAX_CONFIG_CHARS = 1024 * 1024
+MAX_CONFIG_DEPTH = 8
 # Curves a CSR may use (NIST SP 800-57: at least 128-bit security strength).
 ISSUER_CURVES = ("secp256r1", "secp384r1", "secp521r1")
 
@@ -42,7 +47,12 @@ _CRON = re.compile(r"^cron\((.+)\)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # One item of a cron() hours field: *, H or H-H, each with an optional /step.
 _CRON_HOURS_ITEM = re.compile(r"^(\*|\d{1,2}(?:-\d{1,2})?)(?:/(\d{1,2}))?$")
-_DURATION = re.compile(r"^(\d+)h$")
+_DURATION = re.compile(r"^(\d{1,3})h$")
+# service_name becomes part of resource names and the Powertools service.
+_SERVICE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,39}$")
+# One DNS label (RFC 1123 section 2.1).
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+MAX_COMMON_NAME = 64  # RFC 5280 appendix A.1: ub-common-name
 
 
 def key_secret_name(set_name: str) -> str:
@@ -63,6 +73,17 @@ class KeyAlgorithm(StrEnum):
     RSA_2048 = "RSA_2048"
     RSA_3072 = "RSA_3072"
     RSA_4096 = "RSA_4096"
+
+
+# The longest PKCS#8 PEM each algorithm gives (measured, plus a little room):
+# the key part alone must fit value_limit, or every createSecret fails.
+MAX_KEY_PEM_CHARS: dict[KeyAlgorithm, int] = {
+    KeyAlgorithm.EC_P256: 250,
+    KeyAlgorithm.EC_P384: 320,
+    KeyAlgorithm.RSA_2048: 1720,
+    KeyAlgorithm.RSA_3072: 2500,
+    KeyAlgorithm.RSA_4096: 3290,
+}
 
 
 class Usage(StrEnum):
@@ -211,7 +232,8 @@ class IssuerPolicy:
 
     principal: str
     allowed_dns: tuple[str, ...] = ()
-    allow_ip: bool = False
+    allowed_ips: tuple[str, ...] = ()
+    """CIDRs whose addresses a CSR may name as IP SANs; none by default."""
     min_rsa_bits: int = 2048
     allowed_curves: tuple[str, ...] = ("secp256r1", "secp384r1")
     max_validity_days: int = 30
@@ -285,6 +307,74 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _bool(value: Any, where: str) -> bool:
+    """A JSON true or false; never a string ("false" is not false)."""
+    _require(isinstance(value, bool), f"{where}: expected true or false, got {value!r}")
+    return bool(value)
+
+
+def _text(value: Any, where: str, pattern: re.Pattern[str] | None = None, hint: str = "") -> str:
+    _require(isinstance(value, str), f"{where}: expected a string, got {type(value).__name__} {value!r}")
+    _require(pattern is None or bool(pattern.match(value)), f"{where}: {value!r} is not {hint}")
+    return str(value)
+
+
+def dns_pattern_problem(pattern: str) -> str | None:
+    """Why an allowed_dns entry could never match a name, or None.
+
+    A pattern is a DNS name, or "*." and a name of at least two labels (RFC
+    6125 section 6.4.3: "*.internal" would cover a whole top-level domain, and
+    the issuer never matches it); ASCII, at most 253 characters.
+    """
+    if not pattern.isascii() or not 0 < len(pattern) <= 253 or pattern.endswith("."):
+        return "not an ASCII DNS name of 1-253 characters without a trailing dot"
+    labels = pattern.lower().split(".")
+    if labels[0] == "*":
+        if len(labels) < 3:
+            return "a wildcard needs at least two labels after '*.' (such as *.svc.internal)"
+        labels = labels[1:]
+    if not all(_LABEL.match(label) for label in labels):
+        return "not a DNS name (letters, digits and inner hyphens; '*' only as the whole first label)"
+    return None
+
+
+# Addresses a certificate may name only when a policy lists them on purpose:
+# narrowest first, so the metadata address is not covered by link-local.
+SPECIAL_NETWORKS: tuple[tuple[str, str], ...] = (
+    ("169.254.169.254/32", "the instance metadata address"),
+    ("fd00:ec2::254/128", "the instance metadata address"),
+    ("169.254.170.2/32", "the ECS task metadata address"),
+    ("127.0.0.0/8", "loopback"),
+    ("::1/128", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("fe80::/10", "link-local"),
+)
+# Never a certificate's address: unspecified, multicast, broadcast.
+NEVER_NETWORKS = ("0.0.0.0/32", "::/128", "224.0.0.0/4", "ff00::/8", "255.255.255.255/32")
+
+
+def _networks(value: Any, where: str) -> tuple[str, ...]:
+    """CIDRs in canonical form; no network that allows any address."""
+    out = []
+    for text in _strings(value, where):
+        try:
+            network = ipaddress.ip_network(text, strict=True)
+        except ValueError:
+            raise ConfigError(f"{where}: {text!r} is not a CIDR such as 10.0.0.0/8 (host bits must be zero)") from None
+        _require(
+            network.prefixlen > 0,
+            f"{where}: {text!r} allows every address; list the networks your callers use",
+        )
+        for never in NEVER_NETWORKS:
+            other = ipaddress.ip_network(never)
+            _require(
+                network.version != other.version or not network.overlaps(other),  # type: ignore[arg-type]
+                f"{where}: {text!r} includes {never}, which no certificate should name",
+            )
+        out.append(str(network))
+    return tuple(out)
+
+
 def _int(value: Any, where: str, low: int, high: int) -> int:
     _require(isinstance(value, int) and not isinstance(value, bool), f"{where}: expected an integer, got {value!r}")
     _require(low <= value <= high, f"{where}: {value} is outside {low:,}-{high:,}")
@@ -327,6 +417,76 @@ def _closest_hours(hours: list[int]) -> int:
     return min([*gaps, hours[0] + 24 - hours[-1]])
 
 
+def _widest_hours(hours: list[int]) -> int:
+    """The longest time between two rotations at these hours of a day."""
+    gaps = [later - earlier for earlier, later in itertools.pairwise(hours)]
+    return max([*gaps, hours[0] + 24 - hours[-1]])
+
+
+def _cron_day_gap_days(fields: list[str]) -> int:
+    """The most days between two rotation days of a cron() expression: 1 when
+    it runs every day, else an upper bound from the day-of-month and
+    day-of-week fields (a month, 31 days, when they are anything else)."""
+    day_of_month, month, day_of_week = fields[2], fields[3], fields[4]
+    if month not in ("*", "?"):
+        return 366
+    if day_of_month in ("*", "?") and day_of_week in ("*", "?"):
+        return 1
+    if day_of_month in ("*", "?"):
+        days = _weekdays(day_of_week)
+        if days is None:
+            return 31
+        ordered = sorted(days)
+        return max([later - earlier for earlier, later in itertools.pairwise(ordered)] + [ordered[0] + 7 - ordered[-1]])
+    return 31
+
+
+def _weekdays(field: str) -> set[int] | None:
+    """Days 1-7 a plain day-of-week list or range names (SUN-SAT or 1-7), or None."""
+    names = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
+    days: set[int] = set()
+    for item in field.upper().split(","):
+        bounds = item.split("-")
+        try:
+            values = [names[b] if b in names else int(b) for b in bounds]
+        except ValueError:
+            return None
+        if len(values) == 1:
+            days.add(values[0])
+        elif len(values) == 2 and values[0] <= values[1]:
+            days.update(range(values[0], values[1] + 1))
+        else:
+            return None
+    return days if days and all(1 <= d <= 7 for d in days) else None
+
+
+def longest_gap_hours(schedule: Schedule) -> int:
+    """The longest time, in hours, from one rotation to the next."""
+    cron = _CRON.match(schedule.expression)
+    if cron is None:
+        return schedule.rate_hours() or 0
+    fields = cron.group(1).split()
+    day_gap = _cron_day_gap_days(fields)
+    hours = _cron_hours(fields[1], "schedule")
+    if day_gap == 1:
+        return _widest_hours(hours)
+    # From the last opening of one rotation day to the first of the next.
+    return day_gap * 24 - hours[-1] + hours[0]
+
+
+def rotation_window_hours(schedule: Schedule) -> int:
+    """How long after its opening a rotation may still start: the window, or
+    Secrets Manager's default (one hour for schedules in hours, the rest of
+    the UTC day otherwise)."""
+    if schedule.window is not None:
+        match = _DURATION.match(schedule.window)
+        return int(match.group(1)) if match else 24
+    rate = schedule.rate_hours()
+    if rate is not None and rate < 24:
+        return 1
+    return 24
+
+
 def _schedule(data: Any, where: str) -> Schedule:
     """Validate a rotation schedule against Secrets Manager's rules.
 
@@ -345,11 +505,11 @@ def _schedule(data: Any, where: str) -> Schedule:
         days = _int(data["days"], f"{where}.days", 1, 1000)
         expression = f"rate({days} {'day' if days == 1 else 'days'})"
     else:
-        expression = str(data.get("expression", Schedule.expression))
+        expression = _text(data.get("expression", Schedule.expression), f"{where}.expression")
     schedule = Schedule(
         expression=expression,
         window=data.get("window"),
-        rotate_immediately=bool(data.get("rotate_immediately", True)),
+        rotate_immediately=_bool(data.get("rotate_immediately", True), f"{where}.rotate_immediately"),
     )
     cron = _CRON.match(expression)
     # Hours between rotations, and the latest hour a window opens (cron only).
@@ -379,7 +539,7 @@ def _schedule(data: Any, where: str) -> Schedule:
         )
         hours_between, last_opening = rate_hours, 0
     if schedule.window is not None:
-        window = _DURATION.match(str(schedule.window))
+        window = _DURATION.match(schedule.window) if isinstance(schedule.window, str) else None
         _require(bool(window), f"{where}.window: expected a duration such as '4h'")
         window_hours = int(window.group(1)) if window else 0
         _require(1 <= window_hours <= 24, f"{where}.window: must be between 1h and 24h")
@@ -417,7 +577,10 @@ def _set(data: Any, index: int) -> CertificateSetConfig:
             raise ConfigError(f"{where}.ip_addresses: {ip!r} is not an IP address") from None
     if common_name is None:
         common_name = (dns_names or ip_addresses)[0]
-    _require(isinstance(common_name, str) and 0 < len(common_name) <= 64, f"{where}.common_name: 1-64 characters")
+    _require(
+        isinstance(common_name, str) and 0 < len(common_name) <= MAX_COMMON_NAME,
+        f"{where}.common_name: 1-{MAX_COMMON_NAME} characters",
+    )
     # RFC 6125 section 6.4.4: clients ignore the CN when SANs exist, so a CN
     # that is not also a SAN would be a name nobody can verify.
     _require(
@@ -462,13 +625,23 @@ def _set(data: Any, index: int) -> CertificateSetConfig:
         _require(bool(_ROLE_ARN.match(arn)), f"{where}: {arn!r} is not an IAM role ARN")
     validity_days = _int(data.get("validity_days", 30), f"{where}.validity_days", 1, 3650)
     schedule = _schedule(data.get("schedule"), f"{where}.schedule")
-    interval = schedule.rate_hours()
-    # A certificate must outlive the interval between rotations, or it expires
-    # before the next one replaces it (cron schedules are not checked here).
+    # A certificate must outlive the longest gap between two rotations plus
+    # the window the rotation may run in, or it expires before the next one
+    # replaces it.
+    needed = longest_gap_hours(schedule) + rotation_window_hours(schedule)
     _require(
-        interval is None or validity_days * 24 > interval,
-        f"{where}.validity_days: {validity_days} days does not outlast the rotation interval "
-        f"({schedule.expression}); certificates would expire before they rotate",
+        validity_days * 24 >= needed,
+        f"{where}.validity_days: {validity_days} days does not outlast the longest gap between rotations "
+        f"({schedule.expression}: {needed} hours with the rotation window); certificates would expire "
+        "before they rotate",
+    )
+    value_limit = _int(
+        data.get("value_limit", DEFAULT_VALUE_LIMIT), f"{where}.value_limit", MIN_VALUE_LIMIT, MAX_VALUE_LIMIT
+    )
+    _require(
+        value_limit >= MAX_KEY_PEM_CHARS[key_algorithm],
+        f"{where}.value_limit: {value_limit} cannot hold a {key_algorithm.value} private key "
+        f"(up to {MAX_KEY_PEM_CHARS[key_algorithm]} characters); raise value_limit or choose a smaller key",
     )
     return CertificateSetConfig(
         name=name,
@@ -479,12 +652,10 @@ def _set(data: Any, index: int) -> CertificateSetConfig:
         usage=usage,
         validity_days=validity_days,
         chain_parts=_int(data.get("chain_parts", 2), f"{where}.chain_parts", 1, 20),
-        value_limit=_int(
-            data.get("value_limit", DEFAULT_VALUE_LIMIT), f"{where}.value_limit", MIN_VALUE_LIMIT, MAX_VALUE_LIMIT
-        ),
+        value_limit=value_limit,
         schedule=schedule,
         services=tuple(services),
-        redeploy_strict=bool(data.get("redeploy_strict", False)),
+        redeploy_strict=_bool(data.get("redeploy_strict", False), f"{where}.redeploy_strict"),
         reader_role_arns=roles,
         key_reader_role_arns=key_roles,
         delivery=delivery,
@@ -495,7 +666,7 @@ def _ca(data: Any) -> CaConfig:
     _require(isinstance(data, Mapping), "ca: expected an object with arn, or create: true")
     _unknown(data, set(CaConfig.__dataclass_fields__), "ca")
     arn = data.get("arn")
-    create = bool(data.get("create", False))
+    create = _bool(data.get("create", False), "ca.create")
     _require(bool(arn) != create, "ca: give exactly one of arn or create: true")
     if arn is not None:
         _require(isinstance(arn, str) and bool(_PCA_ARN.match(arn)), f"ca.arn: {arn!r} is not a Private CA ARN")
@@ -508,7 +679,7 @@ def _ca(data: Any) -> CaConfig:
         arn=arn,
         create=create,
         usage_mode=mode,
-        common_name=str(data.get("common_name", CaConfig.common_name)),
+        common_name=_ca_common_name(data.get("common_name", CaConfig.common_name)),
         quota=_int(data.get("quota", DEFAULT_PCA_QUOTA), "ca.quota", 1, 10_000_000),
         revoke_superseded=_revoke_mode(data.get("revoke_superseded", "auto")),
         # At least an hour: tasks draining the old certificate need that much.
@@ -540,10 +711,25 @@ def _revoke_mode(value: Any) -> str:
     return str(value)
 
 
+def _ca_common_name(value: Any) -> str:
+    name = _text(value, "ca.common_name")
+    _require(len(name.strip()) > 0 and len(name) <= MAX_COMMON_NAME, f"ca.common_name: 1-{MAX_COMMON_NAME} characters")
+    return name
+
+
 def _policy(data: Any, index: int) -> IssuerPolicy:
     where = f"issuer_policies[{index}]"
     _require(isinstance(data, Mapping) and isinstance(data.get("principal"), str), f"{where}: needs a principal")
+    _require(
+        "allow_ip" not in data,
+        f'{where}.allow_ip: replaced by allowed_ips, a list of CIDRs such as ["10.0.0.0/8"] '
+        "(allow_ip: true allowed any address, loopback and the metadata address included)",
+    )
     _unknown(data, set(IssuerPolicy.__dataclass_fields__), where)
+    allowed_dns = _strings(data.get("allowed_dns"), f"{where}.allowed_dns")
+    for pattern in allowed_dns:
+        problem = dns_pattern_problem(pattern)
+        _require(problem is None, f"{where}.allowed_dns: {pattern!r} is {problem}")
     try:
         usage = Usage(data.get("usage", Usage.SERVER))
     except ValueError:
@@ -553,8 +739,8 @@ def _policy(data: Any, index: int) -> IssuerPolicy:
     _require(not weak, f"{where}.allowed_curves: {', '.join(weak)} not allowed; choose from {', '.join(ISSUER_CURVES)}")
     return IssuerPolicy(
         principal=data["principal"],
-        allowed_dns=_strings(data.get("allowed_dns"), f"{where}.allowed_dns"),
-        allow_ip=bool(data.get("allow_ip", False)),
+        allowed_dns=allowed_dns,
+        allowed_ips=_networks(data.get("allowed_ips"), f"{where}.allowed_ips"),
         min_rsa_bits=_int(data.get("min_rsa_bits", 2048), f"{where}.min_rsa_bits", 2048, 4096),
         allowed_curves=curves,
         max_validity_days=_int(data.get("max_validity_days", 30), f"{where}.max_validity_days", 1, 3650),
@@ -594,16 +780,31 @@ def load_config(data: Mapping[str, Any]) -> CertrotorConfig:
                 cert_set.validity_days <= 7,
                 f"sets[{cert_set.name}].validity_days: a short-lived CA issues at most 7 days",
             )
-    level = str(data.get("log_level", "INFO")).upper()
+    level = _text(data.get("log_level", "INFO"), "log_level").upper()
     _require(level in ("DEBUG", "INFO", "WARNING", "ERROR"), "log_level: DEBUG, INFO, WARNING or ERROR")
+    expiry_alarm_days = _int(data.get("expiry_alarm_days", 7), "expiry_alarm_days", 1, 365)
+    for cert_set in sets:
+        # An alarm at or above the validity would fire on every new certificate.
+        _require(
+            expiry_alarm_days < cert_set.validity_days,
+            f"expiry_alarm_days: {expiry_alarm_days} days is not less than the {cert_set.validity_days}-day "
+            f"validity of {cert_set.name}; the alarm would fire on every new certificate",
+        )
+    raw_policies = data.get("issuer_policies")
+    _require(
+        raw_policies is None or (isinstance(raw_policies, Sequence) and not isinstance(raw_policies, str)),
+        "issuer_policies: expected a list of policies",
+    )
     return CertrotorConfig(
         ca=ca,
         sets=sets,
-        issuer_policies=tuple(_policy(p, i) for i, p in enumerate(data.get("issuer_policies") or ())),
-        service_name=str(data.get("service_name", "certrotor")),
+        issuer_policies=tuple(_policy(p, i) for i, p in enumerate(raw_policies or ())),
+        service_name=_text(
+            data.get("service_name", "certrotor"), "service_name", _SERVICE_NAME, "1-40 letters, digits and hyphens"
+        ),
         log_level=level,
         log_retention_days=_int(data.get("log_retention_days", 30), "log_retention_days", 1, 3653),
-        expiry_alarm_days=_int(data.get("expiry_alarm_days", 7), "expiry_alarm_days", 1, 365),
+        expiry_alarm_days=expiry_alarm_days,
         alarm_email=_email(data.get("alarm_email")),
     )
 
@@ -611,7 +812,7 @@ def load_config(data: Mapping[str, Any]) -> CertrotorConfig:
 def load_config_json(text: str) -> CertrotorConfig:
     """Parse and validate config serialized with `CertrotorConfig.to_json`."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"config: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        data = parse_json(text, max_chars=MAX_CONFIG_CHARS, max_depth=MAX_CONFIG_DEPTH, what="config")
+    except JsonRefused as exc:
+        raise ConfigError(str(exc)) from None
     return load_config(data)

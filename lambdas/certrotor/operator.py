@@ -2,13 +2,14 @@
 
     certrotor issue-now NAME [--url URL] [--timeout 300]
     certrotor set-status NAME [--url URL]
-    certrotor revoke --serial HEX --reason REASON [--table T] [--ca-arn ARN]
+    certrotor revoke --serial HEX --reason REASON [--table T] [--ca-arn ARN] [--force]
 
 issue-now and set-status go through the issuer's Function URL (SigV4), so
 they need the same IAM permission and issuer policy as any caller; issue-now
 prints progress lines until the new version is current. revoke calls
-Private CA RevokeCertificate with the operator's own credentials and records
-the revocation in the ledger.
+Private CA RevokeCertificate with the operator's own credentials, for a
+serial the ledger lists (or any with --force), and records the revocation in
+the ledger: intent first, then the CA, then the confirmation.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from certrotor.client.request import URL_ENV, FunctionUrlClient, IssuerHttpError, set_path
@@ -36,9 +38,18 @@ REVOCATION_REASONS = (
     "A_A_COMPROMISE",
 )
 _HEX = re.compile(r"^[0-9a-f]+$")
+# RFC 5280 section 4.1.2.2: a serial is a positive integer of at most 20
+# octets (DER: at most 159 bits, the top bit of 20 octets being the sign).
+MAX_SERIAL_BITS = 159
+MAX_SERIAL_TEXT = 64  # 20 octets as colon-separated pairs, with room to spare
 EXIT_FAILED = 1
+EXIT_REFUSED = 2
 EXIT_TIMEOUT = 3
 EXIT_USAGE = 64
+
+
+class RevocationRefused(CertrotorError):
+    """The revocation was not attempted: nothing changed at the CA or in the ledger."""
 
 
 def _say(line: str) -> None:
@@ -51,11 +62,22 @@ def _complain(command: str, reason: str) -> None:
 
 def normalize_serial(text: str) -> str:
     """ "0A:1b:.." or "0a1b.." -> "a1b..": lowercase hex without colons or
-    leading zeros, as the ledger records serials."""
-    compact = text.strip().lower().replace(":", "")
+    leading zeros, as the ledger records serials. Refuses anything that is
+    not a serial RFC 5280 allows: zero, negative, over 20 octets."""
+    stripped = text.strip()
+    if len(stripped) > MAX_SERIAL_TEXT:
+        raise ValueError(
+            f"a serial number is at most 20 octets (RFC 5280 section 4.1.2.2); got {len(stripped)} characters"
+        )
+    compact = stripped.lower().replace(":", "")
     if not compact or not _HEX.match(compact):
-        raise ValueError(f"{text!r} is not a hexadecimal serial number")
-    return format(int(compact, 16), "x")
+        raise ValueError(f"{stripped!r} is not a hexadecimal serial number (such as 0a:1b:2c or 0a1b2c)")
+    value = int(compact, 16)
+    if value == 0:
+        raise ValueError("a serial number is a positive integer (RFC 5280 section 4.1.2.2); 0 is not one")
+    if value.bit_length() > MAX_SERIAL_BITS:
+        raise ValueError(f"{stripped!r} is longer than the 20 octets RFC 5280 section 4.1.2.2 allows")
+    return format(value, "x")
 
 
 def colon_serial(serial: str) -> str:
@@ -134,7 +156,9 @@ def _run_status(args: argparse.Namespace) -> int:
     except CertrotorError as exc:
         _complain("set-status", str(exc))
         return EXIT_FAILED
-    for key in ("name", "version", "serial", "not_after", "rotation_in_progress", "pending_version"):
+    for key in ("name", "version", "serial", "not_after", "rotation_in_progress", "pending_version", "problem"):
+        if key == "problem" and key not in status:
+            continue
         _say(f"{key}: {status.get(key)}")
     return 0
 
@@ -143,12 +167,46 @@ def _run_status(args: argparse.Namespace) -> int:
 # revoke
 
 
-def revoke(ca: Any, ledger: Any, serial: str, reason: str, now: dt.datetime) -> None:
-    """RevokeCertificate, then record it; a refused revocation records nothing."""
+@dataclass(frozen=True)
+class Revocation:
+    """What `revoke` did: `newly` is False when the CA had revoked it before."""
+
+    serial: str
+    newly: bool
+    in_ledger: bool
+
+
+def revoke(ca: Any, ledger: Any, serial: str, reason: str, now: dt.datetime, *, force: bool = False) -> Revocation:
+    """Record the intent, RevokeCertificate, then confirm it in the ledger,
+    so the CA and the ledger never disagree: a refused revocation leaves no
+    record, and one the CA made is on record even if the confirmation fails
+    (running the same command again confirms it).
+
+    Only a serial this deployment's issuer recorded is revoked, unless
+    `force` (a certificate a rotation issued is not in the ledger)."""
     if reason not in REVOCATION_REASONS:
         raise ValueError(f"reason must be one of {', '.join(REVOCATION_REASONS)}")
-    ca.revoke(colon_serial(serial), reason)
-    ledger.mark_revoked(ca.ca_arn, serial, reason, now)
+    entry = ledger.get(ca.ca_arn, serial)
+    if entry is None and not force:
+        raise RevocationRefused(
+            f"serial {serial} is not in the ledger {ledger.table_name}: this deployment's issuer did not issue it "
+            "(a rotation's certificate is not in the ledger: check the serial with certrotor set-status, then "
+            "pass --force)"
+        )
+    ledger.record_revocation_intent(ca.ca_arn, serial, reason, now)
+    try:
+        newly = ca.revoke(colon_serial(serial), reason)
+    except CertrotorError:
+        ledger.withdraw_revocation_intent(ca.ca_arn, serial)
+        raise
+    try:
+        ledger.mark_revoked(ca.ca_arn, serial, reason, now)
+    except CertrotorError as exc:
+        raise CertrotorError(
+            f"Private CA revoked {serial}, but the ledger could not confirm it ({exc}); the intent is recorded: "
+            "run the same command again to confirm"
+        ) from None
+    return Revocation(serial, newly, entry is not None)
 
 
 def _run_revoke(args: argparse.Namespace) -> int:
@@ -160,14 +218,25 @@ def _run_revoke(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         serial = normalize_serial(args.serial)
-        revoke(PrivateCA(args.ca_arn), Ledger(args.table), serial, args.reason, dt.datetime.now(dt.UTC))
+        done = revoke(
+            PrivateCA(args.ca_arn),
+            Ledger(args.table),
+            serial,
+            args.reason,
+            dt.datetime.now(dt.UTC),
+            force=args.force,
+        )
     except ValueError as exc:
         _complain("revoke", str(exc))
         return EXIT_USAGE
+    except RevocationRefused as exc:
+        _complain("revoke", str(exc))
+        return EXIT_REFUSED
     except CertrotorError as exc:
         _complain("revoke", str(exc))
         return EXIT_FAILED
-    _say(f"revoked {serial} ({args.reason}) and recorded it in {args.table}")
+    already = "" if done.newly else " (Private CA had already revoked it)"
+    _say(f"revoked {serial} ({args.reason}){already} and recorded it in {args.table}")
     return 0
 
 
@@ -191,4 +260,9 @@ def register(subparsers: Any) -> None:
     revoke_parser.add_argument("--reason", default="UNSPECIFIED", choices=REVOCATION_REASONS)
     revoke_parser.add_argument("--table", default=os.environ.get("CERTROTOR_LEDGER_TABLE"))
     revoke_parser.add_argument("--ca-arn", default=os.environ.get("CERTROTOR_CA_ARN"))
+    revoke_parser.add_argument(
+        "--force",
+        action="store_true",
+        help="revoke a serial the ledger does not list (a certificate a rotation issued)",
+    )
     revoke_parser.set_defaults(run=_run_revoke)

@@ -92,6 +92,8 @@ CREATED_CA_CONFIG: dict[str, Any] = {
         "next_arn": NEXT_CA_ARN,
     },
     "alarm_email": "oncall@example.com",
+    # Below the 7-day validity, or the alarm would fire on every new certificate.
+    "expiry_alarm_days": 2,
     "sets": [
         {
             "name": "tls/edge",

@@ -67,7 +67,7 @@ def test_unreadable_config_file_is_a_config_error(tmp_path: Path) -> None:
 def test_config_file_that_is_not_json_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{sets: }")
 
-    with pytest.raises(ConfigError, match="not valid JSON"):
+    with pytest.raises(ConfigError, match="is not JSON"):
         config_from_context({"certrotor_config_file": "bad.json"}, base_dir=tmp_path)
 
 

@@ -75,3 +75,18 @@ def test_a_missing_or_malformed_token_is_refused(token: object) -> None:
 @pytest.mark.parametrize("token", ["x" * 32, "x" * 64])
 def test_a_token_of_32_or_64_characters_is_accepted(token: str) -> None:
     assert RotationRequest.parse(_event(ClientRequestToken=token)).token == token
+
+
+@pytest.mark.parametrize("event", [[], "createSecret", 42, None, {"Step": "deleteSecret"}])
+def test_the_handler_refuses_a_bad_event_with_its_own_metric(event: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from certrotor.handlers import rotate
+    from certrotor.local.driver import LambdaContext
+
+    # Given a handler whose metrics are recorded here (and no AWS to reach)
+    names: list[str] = []
+    monkeypatch.setattr(rotate.metrics, "add_metric", lambda name, **_: names.append(name))
+    # When it is invoked with an event Secrets Manager never sends
+    with pytest.raises(RotationError):
+        rotate.lambda_handler(event, LambdaContext())
+    # Then it counts a refused event, not a failed rotation
+    assert names == ["RotationEventRefused"]

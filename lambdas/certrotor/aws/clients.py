@@ -7,7 +7,11 @@ from typing import Any
 
 import botocore.session
 
+from certrotor.quiet_logs import keep_secrets_out_of_logs
+
 
 def default_client(service: str) -> Any:
-    """A botocore client from the default credential and region chain."""
+    """A botocore client from the default credential and region chain
+    (with the body-carrying loggers quiet: docs/INPUTS.md, Logs)."""
+    keep_secrets_out_of_logs()
     return botocore.session.get_session().create_client(service)

@@ -191,6 +191,39 @@ class Ledger:
                 return found
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
+    def record_revocation_intent(self, ca_arn: str, serial: str, reason: str, at: dt.datetime) -> None:
+        """Before RevokeCertificate: an item in state "requested", so that a
+        revocation the CA made but the ledger did not confirm is still on
+        record (the same command, run again, confirms it)."""
+        with aws_call("UpdateItem ledger revocation intent"):
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={PK: {"S": ca_key(ca_arn)}, SK: {"S": f"REVOKED#{serial}"}},
+                UpdateExpression="SET requested_at = :at, revocation_reason = :reason, ca_arn = :ca, "
+                "serial = :serial, revocation_state = :state",
+                ConditionExpression="attribute_not_exists(revoked_at)",
+                ExpressionAttributeValues={
+                    ":at": {"S": at.isoformat()},
+                    ":reason": {"S": reason},
+                    ":ca": {"S": ca_arn},
+                    ":serial": {"S": serial},
+                    ":state": {"S": "requested"},
+                },
+            )
+
+    def withdraw_revocation_intent(self, ca_arn: str, serial: str) -> None:
+        """The CA refused the revocation: remove the intent (never a confirmed one)."""
+        try:
+            self._client.delete_item(
+                TableName=self.table_name,
+                Key={PK: {"S": ca_key(ca_arn)}, SK: {"S": f"REVOKED#{serial}"}},
+                ConditionExpression="revocation_state = :state",
+                ExpressionAttributeValues={":state": {"S": "requested"}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc, "DeleteItem ledger revocation intent") from exc
+
     def mark_revoked(self, ca_arn: str, serial: str, reason: str, at: dt.datetime) -> None:
         """Record a revocation; a certificate the ledger did not issue (one a
         rotation issued) gets an item that says only that it was revoked."""
@@ -198,12 +231,16 @@ class Ledger:
             self._client.update_item(
                 TableName=self.table_name,
                 Key={PK: {"S": ca_key(ca_arn)}, SK: {"S": f"REVOKED#{serial}"}},
-                UpdateExpression=("SET revoked_at = :at, revocation_reason = :reason, ca_arn = :ca, serial = :serial"),
+                UpdateExpression=(
+                    "SET revoked_at = :at, revocation_reason = :reason, ca_arn = :ca, serial = :serial, "
+                    "revocation_state = :state"
+                ),
                 ExpressionAttributeValues={
                     ":at": {"S": at.isoformat()},
                     ":reason": {"S": reason},
                     ":ca": {"S": ca_arn},
                     ":serial": {"S": serial},
+                    ":state": {"S": "revoked"},
                 },
             )
         try:

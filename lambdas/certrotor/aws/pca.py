@@ -7,8 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
 from certrotor.aws.clients import default_client
-from certrotor.aws.errors import aws_call
+from certrotor.aws.errors import aws_call, error_code, translate
 from certrotor.errors import AwsError, DeadlineError, NotReadyError, ThrottledError
 from certrotor.ports import IDEMPOTENCY_TOKEN_LENGTH, IssuedCertificate, idempotency_token
 
@@ -116,10 +119,18 @@ class PrivateCA:
                 self._sleep(min(delay, left))
         raise AwsError("unreachable")  # pragma: no cover
 
-    def revoke(self, certificate_serial: str, reason: str = "UNSPECIFIED") -> None:
-        with aws_call("RevokeCertificate"):
+    def revoke(self, certificate_serial: str, reason: str = "UNSPECIFIED") -> bool:
+        """RevokeCertificate; False when the CA had already revoked it."""
+        try:
             self._client.revoke_certificate(
                 CertificateAuthorityArn=self.ca_arn,
                 CertificateSerial=certificate_serial,
                 RevocationReason=reason,
             )
+        except ClientError as exc:
+            if error_code(exc) == "RequestAlreadyProcessedException":
+                return False
+            raise translate(exc, "RevokeCertificate") from exc
+        except (BotoConnectionError, ReadTimeoutError) as exc:
+            raise translate(exc, "RevokeCertificate") from exc
+        return True

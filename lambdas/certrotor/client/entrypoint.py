@@ -47,8 +47,12 @@ EXIT_USAGE = 64  # bad arguments or unreadable input files (sysexits EX_USAGE)
 EXIT_NOT_EXECUTABLE = 126  # as a shell: the command exists but cannot run
 EXIT_NOT_FOUND = 127  # as a shell: no such command
 
-_DURATION = re.compile(r"^(\d+)([smhd]?)$")
+_DURATION = re.compile(r"^(\d{1,12})([smhd]?)$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+# No certificate certrotor issues is valid this long (the config caps
+# validity at 3650 days); a longer --min-valid can only be a mistake.
+MAX_MIN_VALID = dt.timedelta(days=3650)
+MAX_DEADLINE = 3600.0
 
 
 class UsageError(Exception):
@@ -59,8 +63,11 @@ def parse_duration(text: str) -> dt.timedelta:
     """`90`, `90s`, `30m`, `1h` or `2d` as a timedelta."""
     match = _DURATION.match(text.strip())
     if not match:
-        raise UsageError(f"{text!r} is not a duration such as 90s, 30m, 1h or 2d")
-    return dt.timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        raise UsageError(f"{text[:40]!r} is not a duration such as 90s, 30m, 1h or 2d")
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_MIN_VALID.total_seconds():
+        raise UsageError(f"{text.strip()} is longer than {MAX_MIN_VALID.days} days")
+    return dt.timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -140,12 +147,14 @@ def parse_args(argv: Sequence[str]) -> FetchArgs:
     parsed = build_parser().parse_args(options)
     if not parsed.set_name:
         raise UsageError("--set needs a set name")
+    if not parsed.directory.strip():
+        raise UsageError("--dir is empty; name the directory for the key material")
     try:
         deadline = float(parsed.deadline)
     except ValueError:
-        raise UsageError(f"--deadline: {parsed.deadline!r} is not a number of seconds") from None
-    if not 0 < deadline <= 3600:
-        raise UsageError(f"--deadline: {parsed.deadline} must be more than 0 and at most 3600 seconds")
+        raise UsageError(f"--deadline: {parsed.deadline[:40]!r} is not a number of seconds") from None
+    if not 0 < deadline <= MAX_DEADLINE:
+        raise UsageError(f"--deadline: {parsed.deadline[:40]} must be more than 0 and at most 3600 seconds")
     if parsed.pkcs12_password_file and not parsed.pkcs12:
         raise UsageError("--pkcs12-password-file needs --pkcs12")
     return FetchArgs(
@@ -157,11 +166,18 @@ def parse_args(argv: Sequence[str]) -> FetchArgs:
         pkcs12=parsed.pkcs12,
         pkcs12_password_file=Path(parsed.pkcs12_password_file) if parsed.pkcs12_password_file else None,
         deadline=deadline,
-        min_valid=parse_duration(parsed.min_valid),
+        min_valid=_min_valid(parsed.min_valid),
         from_env=parsed.from_env,
         verbose=parsed.verbose,
         watch=parse_watch(parsed, command),
     )
+
+
+def _min_valid(text: str) -> dt.timedelta:
+    try:
+        return parse_duration(text)
+    except UsageError as exc:
+        raise UsageError(f"--min-valid: {exc}") from None
 
 
 def read_input_file(path: Path, what: str) -> bytes:
@@ -199,6 +215,7 @@ def obtain_from_aws(args: FetchArgs, anchor_pem: str | None, say: Say) -> Truste
     from certrotor.client.trust import fetch_trusted
     from certrotor.services.reader import SetReader
 
+    # The clock starts before the client is made: the deadline covers it all.
     reader = SetReader(SecretStore(secrets_client(args.deadline)))
 
     def attempt() -> TrustedFetch:
@@ -301,6 +318,9 @@ def _complain(set_name: str | None, reason: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from certrotor.quiet_logs import keep_secrets_out_of_logs
+
+    keep_secrets_out_of_logs()
     arguments = sys.argv[1:] if argv is None else list(argv)
     try:
         args = parse_args(arguments)

@@ -70,14 +70,18 @@ def retry_within(
     error. Other errors propagate at once. No wait overruns the deadline."""
     give_up_at = clock() + deadline_seconds
     tries = 0
+    cause: BaseException | None = None
     while True:
         try:
             return attempt()
         except TRANSIENT as exc:
+            # A call refused for lack of time is not news: report what failed before it.
+            if cause is None or not isinstance(exc, DeadlineError):
+                cause = exc
             left = give_up_at - clock()
-            if left <= 0:
+            if left <= 0 or isinstance(exc, DeadlineError):
                 raise DeadlineError(
-                    f"gave up after {deadline_seconds:g}s and {tries + 1} attempt(s): {_describe(exc)}"
+                    f"gave up after {deadline_seconds:g}s and {tries + 1} attempt(s): {_describe(cause)}"
                 ) from exc
             delay = min(left, jitter(0.0, backoff.ceiling(tries)))
             if on_retry is not None:
@@ -125,18 +129,52 @@ def fetch_set(
     return verify_fetched(assembled, name, anchor_pem=anchor_pem, now=now(), min_remaining=min_remaining)
 
 
-def secrets_client(deadline_seconds: float, session: Any | None = None) -> Any:
+# One call's connection attempt may take at most this long, and its wait
+# for an answer at most READ_TIMEOUT (both shrink as the deadline nears).
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+# Below this, a call has no chance of an answer; give up instead.
+MIN_CALL_SECONDS = 0.05
+
+
+def secrets_client(
+    deadline_seconds: float, session: Any | None = None, clock: Callable[[], float] = time.monotonic
+) -> Any:
     """A Secrets Manager client for the default credentials chain (the task
-    role on ECS; AWS_ENDPOINT_URL is honoured). botocore's own retries are
-    off: retry_within owns retrying, so the deadline holds. A botocore session
-    (not boto3's): boto3 adds only import time to every container start."""
+    role on ECS; AWS_ENDPOINT_URL is honoured) whose calls all end within
+    `deadline_seconds` of now. A botocore session (not boto3's): boto3 adds
+    only import time to every container start.
+
+    botocore's own retries are off (retry_within owns retrying). Each request
+    waits for its answer only as long as the deadline leaves (botocore's
+    per-request read timeout, set just before sending) and connects within a
+    quarter of it (at most 5 s); a request whose connection attempt and wait
+    would not both fit in the time left does not start. An endpoint that
+    accepts and never answers costs the deadline, not a multiple of the read
+    timeout.
+    """
     import botocore.session
     from botocore.config import Config
 
-    # One slow call must not eat the whole deadline: bound each by a part of it.
+    from certrotor.quiet_logs import keep_secrets_out_of_logs
+
+    keep_secrets_out_of_logs()
+    give_up_at = clock() + deadline_seconds
+    connect_timeout = max(MIN_CALL_SECONDS, min(CONNECT_TIMEOUT, deadline_seconds / 4))
     config = Config(
         retries={"mode": "standard", "total_max_attempts": 1},
-        connect_timeout=max(1.0, min(5.0, deadline_seconds)),
-        read_timeout=max(1.0, min(10.0, deadline_seconds)),
+        connect_timeout=connect_timeout,
+        read_timeout=max(MIN_CALL_SECONDS, min(READ_TIMEOUT, deadline_seconds)),
     )
-    return (session or botocore.session.get_session()).create_client("secretsmanager", config=config)
+    client = (session or botocore.session.get_session()).create_client("secretsmanager", config=config)
+
+    def bound_by_deadline(request: Any, **_: Any) -> None:
+        # The connection attempt and the wait for the answer both fit in
+        # what is left, or the request does not start.
+        left = give_up_at - clock() - connect_timeout
+        if left < MIN_CALL_SECONDS:
+            raise DeadlineError(f"gave up: the {deadline_seconds:g}s deadline passed")
+        request.context["read_timeout"] = min(READ_TIMEOUT, left)
+
+    client.meta.events.register("before-send.secrets-manager", bound_by_deadline)
+    return client

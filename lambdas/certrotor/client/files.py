@@ -12,17 +12,27 @@ Layout of the directory (the names servers are configured with):
 
 The directory must be 0700 or tighter and owned by the writing user; one that
 is not is refused, never "fixed", because a looser directory means someone
-else chose where the key goes. Every file is written under a temporary name in
-the same directory with its final mode, fsynced, then renamed over the final
-name, so a reader sees either the old file or the new one, never half of one.
+else chose where the key goes.
+
+Writing is all or nothing. Every file is first written with its final mode
+into a private staging directory inside the target (same filesystem), and
+fsynced; only then is each renamed over its final name, so a reader sees
+either the old file or the new one, never half of one. If any step fails, the
+files already renamed get their previous contents back (kept as hard links in
+the staging directory), the staging directory is removed, and nothing new is
+left behind: no combined.pem or cert.p12 (which hold the key) next to a
+key.pem that could not be written. A final name that exists but is not a
+regular file (a directory, a symbolic link) is refused before anything is
+written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
+import shutil
 import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,8 +84,11 @@ def prepare_directory(directory: str | os.PathLike[str]) -> Path:
     """Create `directory` 0700, or check an existing one is private to us.
 
     Missing parents are created with the default mode; only the last
-    component holds key material and must be private.
+    component holds key material and must be private. An empty name is
+    refused: it would mean the current directory, which nobody chose.
     """
+    if not os.fspath(directory).strip():
+        raise MaterialDirectoryError("the directory name is empty; name the directory for the key material")
     path = Path(directory)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,27 +125,78 @@ def check_directory(path: Path) -> None:
         )
 
 
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create `path` (it must not exist) holding `data` with `mode`, fsynced."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    descriptor = os.open(path, flags, mode)
+    try:
+        # The umask may have filtered `mode` (it cannot add bits); be exact.
+        os.fchmod(descriptor, mode)
+        view = memoryview(data)
+        while view:
+            written = os.write(descriptor, view)
+            view = view[written:]
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def write_atomically(path: Path, data: bytes, mode: int) -> None:
     """Write `data` to `path` with `mode` so readers never see a partial file."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    write_all_or_nothing(path.parent, [(path.name, data, mode)])
+
+
+def _check_target(path: Path) -> bool:
+    """True when `path` exists (as a regular file); refuses anything else there."""
     try:
-        descriptor = os.open(temporary, flags, mode)
-        try:
-            # The umask may have filtered `mode` (it cannot add bits); be exact.
-            os.fchmod(descriptor, mode)
-            view = memoryview(data)
-            while view:
-                written = os.write(descriptor, view)
-                view = view[written:]
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        os.replace(temporary, path)
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise MaterialDirectoryError(f"cannot write {path}: {exc.strerror}") from None
+        raise MaterialDirectoryError(f"cannot inspect {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise MaterialDirectoryError(f"{path} exists and is not a regular file; refusing to replace it")
+    return True
+
+
+def write_all_or_nothing(folder: Path, files: list[tuple[str, bytes, int]]) -> None:
+    """Write every (name, data, mode) into `folder`, in order, or none of them.
+
+    On any failure the names already replaced get their old contents back,
+    new names are removed, and MaterialDirectoryError says what failed.
+    """
+    targets = [folder / name for name, _, _ in files]
+    existed = [_check_target(target) for target in targets]
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
+    except OSError as exc:
+        raise MaterialDirectoryError(f"cannot write in {folder}: {exc.strerror}") from None
+    replaced: list[int] = []
+    try:
+        for name, data, mode in files:
+            try:
+                _write_new(staging / name, data, mode)
+            except OSError as exc:
+                raise MaterialDirectoryError(f"cannot write {folder / name}: {exc.strerror}") from None
+        for index, (name, _, _) in enumerate(files):
+            target = targets[index]
+            try:
+                if existed[index]:
+                    os.link(target, staging / f"{name}.previous", follow_symlinks=False)
+                os.replace(staging / name, target)
+            except OSError as exc:
+                raise MaterialDirectoryError(f"cannot write {target}: {exc.strerror}") from None
+            replaced.append(index)
+    except BaseException:
+        for index in reversed(replaced):
+            with contextlib.suppress(OSError):
+                if existed[index]:
+                    os.replace(staging / f"{files[index][0]}.previous", targets[index])
+                else:
+                    os.unlink(targets[index])
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _sync_directory(path: Path) -> None:
@@ -187,16 +251,20 @@ def write_material(
         pkcs12=folder / PKCS12_FILE if pkcs12 else None,
         trust=folder / TRUST_FILE if trust_pem else None,
     )
+    contents = []
     if files.trust is not None and trust_pem:
-        write_atomically(files.trust, trust_pem.encode("ascii"), PUBLIC_MODE)
-    write_atomically(files.cert, bundle.leaf_pem.encode("ascii"), PUBLIC_MODE)
-    write_atomically(files.chain, bundle.chain_pem.encode("ascii"), PUBLIC_MODE)
-    write_atomically(files.fullchain, bundle.fullchain_pem.encode("ascii"), PUBLIC_MODE)
+        contents.append((TRUST_FILE, trust_pem.encode("ascii"), PUBLIC_MODE))
+    contents += [
+        (CERT_FILE, bundle.leaf_pem.encode("ascii"), PUBLIC_MODE),
+        (CHAIN_FILE, bundle.chain_pem.encode("ascii"), PUBLIC_MODE),
+        (FULLCHAIN_FILE, bundle.fullchain_pem.encode("ascii"), PUBLIC_MODE),
+    ]
     if files.pkcs12 is not None:
-        write_atomically(files.pkcs12, pkcs12_bytes(key_pem, bundle, pkcs12_password), SECRET_MODE)
+        contents.append((PKCS12_FILE, pkcs12_bytes(key_pem, bundle, pkcs12_password), SECRET_MODE))
     if files.combined is not None:
         key_block = key_pem if key_pem.endswith("\n") else key_pem + "\n"
-        write_atomically(files.combined, (key_block + bundle.fullchain_pem).encode("ascii"), SECRET_MODE)
-    write_atomically(files.key, key_pem.encode("ascii"), SECRET_MODE)
+        contents.append((COMBINED_FILE, (key_block + bundle.fullchain_pem).encode("ascii"), SECRET_MODE))
+    contents.append((KEY_FILE, key_pem.encode("ascii"), SECRET_MODE))
+    write_all_or_nothing(folder, contents)
     _sync_directory(folder)
     return files

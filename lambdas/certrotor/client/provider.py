@@ -40,6 +40,7 @@ from certrotor.client.trust import fetch_trusted
 from certrotor.errors import BundleError
 from certrotor.pki.handshake import client_context, memory_files
 from certrotor.ports import CURRENT
+from certrotor.quiet_logs import keep_secrets_out_of_logs
 from certrotor.services.verify import VerifiedSet
 
 DEFAULT_MAX_AGE_SECONDS = 300
@@ -116,6 +117,7 @@ class CertificateSetProvider(BaseProvider):
         if boto3_client is None:
             import boto3
 
+            keep_secrets_out_of_logs()
             boto3_client = (boto3_session or boto3.session.Session()).client("secretsmanager", config=boto_config)
         from certrotor.aws.secrets import SecretStore
         from certrotor.services.reader import SetReader

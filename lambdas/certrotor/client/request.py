@@ -36,6 +36,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.session import Session as BotocoreSession
 
+from certrotor.bounded_json import JsonRefused, parse_json
 from certrotor.config import KeyAlgorithm
 from certrotor.errors import AwsError, BundleError, CertrotorError, PolicyError
 from certrotor.pki.bundle import (
@@ -50,6 +51,7 @@ from certrotor.pki.bundle import (
 )
 from certrotor.pki.csr import build_csr
 from certrotor.pki.keys import generate_key, key_to_pem
+from certrotor.quiet_logs import keep_secrets_out_of_logs
 
 PROG = "certrotor request"
 URL_ENV = "CERTROTOR_ISSUER_URL"
@@ -98,6 +100,7 @@ def region_for(url: str, default: str | None = None) -> str:
 
 def default_credentials() -> Credentials:
     """The task role's credentials through botocore's provider chain."""
+    keep_secrets_out_of_logs()
     credentials = BotocoreSession().get_credentials()
     if credentials is None:
         raise AwsError("no AWS credentials found (task role, environment or profile)")
@@ -149,10 +152,15 @@ class FunctionUrlClient:
             raise IssuerHttpError(503, "unreachable", f"cannot reach {self.url}: {reason}", None) from None
 
 
+# The issuer's answers are small flat objects (a certificate and chain).
+MAX_ANSWER_BYTES = 256 * 1024
+MAX_ANSWER_DEPTH = 4
+
+
 def _json(data: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(data or b"{}")
-    except json.JSONDecodeError:
+        value = parse_json(data or b"{}", max_chars=MAX_ANSWER_BYTES, max_depth=MAX_ANSWER_DEPTH, what="the answer")
+    except JsonRefused:
         return {"message": data[:200].decode("utf-8", "replace")}
     return value if isinstance(value, dict) else {"value": value}
 

@@ -14,7 +14,6 @@ place below; nothing is issued for a refused request.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import uuid
 from collections.abc import Callable, Mapping
@@ -40,6 +39,7 @@ from certrotor.aws.ledger import Ledger
 from certrotor.aws.pca import PrivateCA
 from certrotor.aws.rotation_trigger import RotationInProgressError, SecretsManagerRotationTrigger
 from certrotor.aws.secrets import SecretStore
+from certrotor.bounded_json import JsonRefused, parse_json_object
 from certrotor.errors import (
     CertrotorError,
     ConfigError,
@@ -222,6 +222,10 @@ def _user_arn(app: Invocation) -> str:
     return str(iam.get("userArn") or "")
 
 
+# A request body is one flat object: {"csr": PEM, "validity_days": N}.
+MAX_BODY_DEPTH = 2
+
+
 def _json_body(app: Invocation) -> dict[str, Any]:
     try:
         raw = app.current_event.decoded_body or ""
@@ -229,12 +233,11 @@ def _json_body(app: Invocation) -> dict[str, Any]:
         raise RequestRefused(Rule.INVALID_REQUEST, str(exc)) from None
     check_size(raw, MAX_REQUEST_BYTES)
     try:
-        body = json.loads(raw)
-    except json.JSONDecodeError:
-        raise RequestRefused(Rule.INVALID_REQUEST, 'body must be JSON: {"csr": PEM, "validity_days": N}') from None
-    if not isinstance(body, dict):
-        raise RequestRefused(Rule.INVALID_REQUEST, "body must be a JSON object")
-    return body
+        return parse_json_object(raw, max_chars=MAX_REQUEST_BYTES, max_depth=MAX_BODY_DEPTH, what="the body")
+    except JsonRefused as exc:
+        raise RequestRefused(
+            Rule.INVALID_REQUEST, f'{exc}; send a JSON object {{"csr": PEM, "validity_days": N}}'
+        ) from None
 
 
 def _json(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:

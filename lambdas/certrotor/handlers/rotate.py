@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from certrotor.aws.pca import PrivateCA
-from certrotor.errors import CertrotorError
+from certrotor.errors import CertrotorError, RotationError
 from certrotor.handlers.runtime import adapters, client
 from certrotor.handlers.tracing import make_tracer
 from certrotor.services.rotation import KnownVersions, RotationRequest, RotationService, Step
@@ -59,13 +59,18 @@ def rotation_service() -> RotationService:
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # Only these fields are logged: the event carries no secret material, but
-    # nothing from the secrets' values is ever added to a log record.
-    fields = event if isinstance(event, dict) else {}
-    logger.append_keys(step=fields.get("Step"), secret_id=fields.get("SecretId"))
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
         request = RotationRequest.parse(event)
+    except RotationError as exc:
+        # Not an event Secrets Manager sends: refused before anything is read.
+        logger.error("rotation event refused", extra={"error_type": type(exc).__name__, "reason": str(exc)})
+        metrics.add_metric(name="RotationEventRefused", unit=MetricUnit.Count, value=1)
+        raise
+    # Only these fields are logged: the event carries no secret material, but
+    # nothing from the secrets' values is ever added to a log record.
+    logger.append_keys(step=request.step.value, secret_id=request.secret_id)
+    try:
 
         def remaining() -> float:
             return context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS

@@ -19,6 +19,7 @@ from certrotor.aws.retry import ThrottleRetry
 from certrotor.aws.secrets import SecretStore
 from certrotor.config import CertrotorConfig, load_config_json
 from certrotor.errors import ConfigError
+from certrotor.quiet_logs import keep_secrets_out_of_logs
 
 CONFIG_ENV = "CERTROTOR_CONFIG"
 CA_ARN_ENV = "CERTROTOR_CA_ARN"
@@ -62,6 +63,7 @@ def _session() -> botocore.session.Session:
     # clients (a changed configuration in local mode) are cheap to make.
     # botocore's own session: boto3 would add only import time (s3transfer,
     # multiprocessing, resources) to every cold start.
+    keep_secrets_out_of_logs()
     return botocore.session.get_session()
 
 

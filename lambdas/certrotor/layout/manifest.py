@@ -7,12 +7,14 @@ belong together.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from certrotor.config import chain_secret_name, key_secret_name
+from certrotor.bounded_json import JsonRefused, parse_json_object
+from certrotor.config import MAX_VALUE_LIMIT, chain_secret_name, key_secret_name
 from certrotor.errors import IntegrityError, NotIssuedError
 
 FORMAT_VERSION = 1
@@ -20,6 +22,11 @@ FORMAT_VERSION = 1
 # creates secrets with it (CloudFormation cannot create a secret without a
 # value), and readers recognise it to say "not issued yet".
 INITIAL_VALUE = '{"certrotor":"no certificate issued yet"}'
+# Bounds checked before parsing (a manifest is an object holding a list of
+# part objects: depth 3); no secret value is larger than MAX_VALUE_LIMIT.
+MAX_MANIFEST_CHARS = MAX_VALUE_LIMIT
+MAX_MANIFEST_DEPTH = 3
+MAX_PARTS = 21
 
 
 class PartRole:
@@ -92,10 +99,17 @@ class Manifest:
         """Parse a manifest; anything malformed is an IntegrityError."""
         if text == INITIAL_VALUE:
             raise NotIssuedError("no certificate has been issued for this set yet; rotate it (certrotor issue-now)")
+        if not isinstance(text, str):
+            raise IntegrityError("manifest is malformed: not text")
         try:
-            data = json.loads(text)
+            data = parse_json_object(text, max_chars=MAX_MANIFEST_CHARS, max_depth=MAX_MANIFEST_DEPTH, what="manifest")
+        except JsonRefused as exc:
+            raise IntegrityError(f"manifest is malformed: {exc}") from None
+        try:
             if data.get("format") != FORMAT_VERSION:
                 raise IntegrityError(f"manifest format {data.get('format')!r} is not {FORMAT_VERSION}")
+            if not isinstance(data["parts"], list) or len(data["parts"]) > MAX_PARTS:
+                raise IntegrityError(f"manifest is malformed: parts is not a list of at most {MAX_PARTS}")
             parts = tuple(PartRef(str(p["name"]), str(p["role"]), str(p["sha256"])) for p in data["parts"])
             manifest = cls(
                 set_name=str(data["set"]),
@@ -116,6 +130,13 @@ class Manifest:
             raise IntegrityError("manifest is malformed: certificate is not PEM text")
         if not all(isinstance(v, str | None) for v in (manifest.trust, manifest.ca)):
             raise IntegrityError("manifest is malformed: trust and ca must be names")
+        for field_name in ("not_before", "not_after"):
+            try:
+                moment = dt.datetime.fromisoformat(getattr(manifest, field_name))
+            except ValueError:
+                raise IntegrityError(f"manifest is malformed: {field_name} is not an ISO 8601 time") from None
+            if moment.tzinfo is None:
+                raise IntegrityError(f"manifest is malformed: {field_name} has no time zone")
         if sum(1 for p in parts if p.role == PartRole.KEY) != 1:
             raise IntegrityError("manifest must list exactly one key part")
         if any(p.role not in (PartRole.KEY, PartRole.CHAIN) for p in parts):

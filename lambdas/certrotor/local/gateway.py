@@ -45,6 +45,7 @@ DEFAULT_PRINCIPAL = f"arn:aws:sts::{ACCOUNT}:assumed-role/certrotor-local-task/l
 # issue-now the demo set.
 # Function URLs take request bodies up to 6 MB; bigger ones never reach the code.
 MAX_BODY_BYTES = 6 * 1024 * 1024
+READ_TIMEOUT_SECONDS = 30
 # SigV4: AWS refuses a signature more than 15 minutes from its clock.
 MAX_CLOCK_SKEW = dt.timedelta(minutes=15)
 _AUTHORIZATION = re.compile(
@@ -168,6 +169,35 @@ def verify_sigv4(
     if not hmac.compare_digest(expected, match.group("signature")):
         raise SignatureRejected("the signature does not match")
     return access_key, identity
+
+
+class BadRequest(ValueError):
+    """The HTTP request's framing is unusable; `status` and `error` answer it."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+
+
+_DIGITS = re.compile(r"^[0-9]{1,10}$")
+
+
+def body_length(values: list[str], headers: Any) -> int:
+    """The body's length from Content-Length (RFC 9110 section 8.6: one
+    non-negative decimal number), at most MAX_BODY_BYTES. A chunked body
+    (which Function URLs accept but this gateway does not read) and a
+    missing length on a request with Transfer-Encoding are refused."""
+    if headers.get("Transfer-Encoding"):
+        raise BadRequest(411, "length_required", "send the body with a Content-Length, not Transfer-Encoding")
+    if not values:
+        return 0
+    if len(set(values)) > 1 or not _DIGITS.match(values[0].strip()):
+        raise BadRequest(400, "bad_request", "Content-Length must be one non-negative whole number")
+    length = int(values[0])
+    if length > MAX_BODY_BYTES:
+        raise BadRequest(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
+    return length
 
 
 def function_url_event(
@@ -307,6 +337,8 @@ class IssuerGateway:
 
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # A client that stops sending mid-request is dropped, not waited for.
+            timeout = READ_TIMEOUT_SECONDS
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: tests and the benchmark print their own figures."""
@@ -329,12 +361,18 @@ class IssuerGateway:
                 self._answer(status, body, {"Content-Type": "application/json"})
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY_BYTES:
+                try:
+                    length = body_length(self.headers.get_all("Content-Length") or [], self.headers)
+                except BadRequest as exc:
+                    # The body's end is unknown: the connection cannot be reused.
                     self.close_connection = True
-                    self._refuse(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
+                    self._refuse(exc.status, exc.error, str(exc))
                     return
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:
+                    self.close_connection = True
+                    self._refuse(400, "bad_request", f"the body ended after {len(body)} of {length} bytes")
+                    return
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 raw_path, _, query = self.path.partition("?")
                 url = f"http://{headers.get('host', '127.0.0.1')}{self.path}"

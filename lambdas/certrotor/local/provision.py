@@ -24,7 +24,7 @@ ROTATION_FUNCTION = "certrotor-rotate"
 DEMO_ISSUER_POLICY: dict[str, Any] = {
     "principal": "certrotor-local-task",
     "allowed_dns": ["localhost", "*.svc.internal"],
-    "allow_ip": True,
+    "allowed_ips": ["127.0.0.1/32"],
     "max_validity_days": 30,
     "usage": "server",
     "rate_per_minute": 600,

@@ -11,11 +11,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from certrotor.config import MAX_COMMON_NAME
 from certrotor.errors import PolicyError
 from certrotor.pki.keys import PrivateKey, PublicKey
 
-# RFC 5280 appendix A.1: ub-common-name is 64 characters.
-MAX_COMMON_NAME = 64
 MAX_CSR_BYTES = 16 * 1024
 
 
@@ -35,7 +34,13 @@ def _san(dns_names: Sequence[str], ip_addresses: Sequence[str]) -> x509.SubjectA
 
 
 def build_csr(key: PrivateKey, common_name: str, dns_names: Sequence[str], ip_addresses: Sequence[str] = ()) -> str:
-    """A PEM CSR signed by `key` with the CN and SANs given."""
+    """A PEM CSR signed by `key` with the CN and SANs given.
+
+    The same inputs always give the same bytes: ECDSA signs deterministically
+    (RFC 6979) and RSA PKCS#1 v1.5 is deterministic, so a retried createSecret
+    sends Private CA a byte-identical request under the same IdempotencyToken
+    and cannot be charged for a second certificate.
+    """
     if not 0 < len(common_name) <= MAX_COMMON_NAME:
         raise ValueError(f"common name must be 1-{MAX_COMMON_NAME} characters")
     if not dns_names and not ip_addresses:
@@ -45,7 +50,10 @@ def build_csr(key: PrivateKey, common_name: str, dns_names: Sequence[str], ip_ad
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .add_extension(_san(dns_names, ip_addresses), critical=False)
     )
-    csr = builder.sign(key, hashes.SHA256())
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        csr = builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+    else:
+        csr = builder.sign(key, hashes.SHA256())
     return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 

@@ -15,6 +15,11 @@ PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 # security. Curves: P-256 and P-384 (128 and 192 bits) by default, the ones
 # Private CA issues for; a policy may allow others explicitly.
 MIN_RSA_BITS = 2048
+# Private CA signs RSA keys up to 4096 bits; larger ones only cost every
+# handshake more. The public exponent is 65537 (RFC 8017 recommends it, and
+# e=3 is what Bleichenbacher's signature forgeries need).
+MAX_RSA_BITS = 4096
+RSA_EXPONENT = 65537
 ALLOWED_CURVES = ("secp256r1", "secp384r1")
 
 _RSA_BITS = {KeyAlgorithm.RSA_2048: 2048, KeyAlgorithm.RSA_3072: 3072, KeyAlgorithm.RSA_4096: 4096}
@@ -67,6 +72,11 @@ def check_key_strength(
     if isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey):
         if key.key_size < max(min_rsa_bits, MIN_RSA_BITS):
             raise PolicyError(f"weak key: RSA {key.key_size} bits, at least {max(min_rsa_bits, MIN_RSA_BITS)} required")
+        if key.key_size > MAX_RSA_BITS:
+            raise PolicyError(f"RSA key of {key.key_size} bits: at most {MAX_RSA_BITS} bits")
+        public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
+        if public.public_numbers().e != RSA_EXPONENT:
+            raise PolicyError(f"RSA public exponent {public.public_numbers().e}: only {RSA_EXPONENT} is accepted")
         return
     if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
         if key.curve.name not in allowed_curves:

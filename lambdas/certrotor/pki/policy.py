@@ -26,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-from certrotor.config import IssuerPolicy, Usage
+from certrotor.config import MAX_COMMON_NAME, NEVER_NETWORKS, SPECIAL_NETWORKS, IssuerPolicy, Usage
 from certrotor.errors import PolicyError
 from certrotor.pki.csr import Names, csr_names, csr_public_key
 from certrotor.pki.keys import check_key_strength, describe_key
@@ -227,6 +227,13 @@ def check_contents(csr: x509.CertificateSigningRequest) -> None:
     attributes = list(csr.subject)
     if len(attributes) > 1 or any(a.oid != NameOID.COMMON_NAME for a in attributes):
         raise RequestRefused(Rule.SUBJECT_NOT_ALLOWED, "the CSR's subject may hold one common name and nothing else")
+    for attribute in attributes:
+        # RFC 5280 appendix A.1: ub-common-name is 64; an empty CN names nothing.
+        value = attribute.value if isinstance(attribute.value, str) else ""
+        if not value.strip() or len(value) > MAX_COMMON_NAME:
+            raise RequestRefused(
+                Rule.SUBJECT_NOT_ALLOWED, f"the CSR's common name must be 1-{MAX_COMMON_NAME} characters"
+            )
     try:
         extensions = list(csr.extensions)
     except (x509.DuplicateExtension, ValueError):
@@ -285,10 +292,54 @@ def check_names(policy: IssuerPolicy, names: Names) -> None:
     for name in names.dns_names:
         if not dns_name_allowed(name, policy.allowed_dns):
             raise RequestRefused(Rule.NAME_NOT_ALLOWED, f"{name!r} is not allowed for {policy.principal}")
-    if names.ip_addresses and not policy.allow_ip:
-        raise RequestRefused(Rule.IP_NOT_ALLOWED, f"{policy.principal} may not ask for IP addresses")
+    for address in names.ip_addresses:
+        problem = ip_address_problem(address, policy.allowed_ips)
+        if problem is not None:
+            raise RequestRefused(Rule.IP_NOT_ALLOWED, f"{address} is not allowed for {policy.principal}: {problem}")
     if names.common_name and not _cn_among_sans(names):
         raise RequestRefused(Rule.CN_NOT_IN_SANS, f"common name {names.common_name!r} is not among the SANs")
+
+
+def ip_address_problem(address: str, allowed: Sequence[str]) -> str | None:
+    """Why an IP SAN is refused, or None when a listed CIDR allows it.
+
+    Nothing is allowed unless a CIDR lists it. Loopback, link-local and the
+    instance and task metadata addresses need a CIDR inside that special range
+    (such as 127.0.0.1/32): a broad CIDR that happens to cover them is not a
+    decision to certify them. Unspecified, multicast and broadcast addresses
+    and IPv4-mapped IPv6 are never allowed.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return "an IPv4-mapped IPv6 address; ask for the IPv4 address"
+    if any(ip in ipaddress.ip_network(never) for never in NEVER_NETWORKS if ip.version == _version(never)):
+        return "unspecified, multicast and broadcast addresses are never certified"
+    if not allowed:
+        return "the policy lists no allowed_ips"
+    special = next(
+        (
+            (ipaddress.ip_network(net), what)
+            for net, what in SPECIAL_NETWORKS
+            if ip.version == _version(net) and ip in ipaddress.ip_network(net)
+        ),
+        None,
+    )
+    for text in allowed:
+        network = ipaddress.ip_network(text)
+        if network.version != ip.version or ip not in network:
+            continue
+        if special is None or network.subnet_of(special[0]):  # type: ignore[arg-type]
+            return None
+    if special is not None:
+        return f"{special[1]} ({special[0]}) must be listed in allowed_ips itself"
+    return "not in the policy's allowed_ips"
+
+
+def _version(network: str) -> int:
+    return 6 if ":" in network else 4
 
 
 def _cn_among_sans(names: Names) -> bool:

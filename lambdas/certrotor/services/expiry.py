@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from certrotor.config import CertrotorConfig
-from certrotor.errors import IntegrityError, NotIssuedError
+from certrotor.errors import CertrotorError, NotIssuedError, RetryableError
 from certrotor.layout import Manifest
 from certrotor.ports import CURRENT, SecretPort
 
@@ -30,7 +30,12 @@ def days_to_expiry(manifest: Manifest, now: dt.datetime) -> float:
 
 
 def check_expiry(config: CertrotorConfig, secrets: SecretPort, now: Callable[[], dt.datetime]) -> list[SetExpiry]:
-    """The expiry state of every configured set."""
+    """The expiry state of every configured set.
+
+    One set's problem (a malformed manifest, a deleted or unreadable secret)
+    is that set's state and never hides the others; only a transient failure
+    (throttling), which would hit the next set too, ends the run.
+    """
     found = []
     for cert_set in config.sets:
         try:
@@ -38,7 +43,9 @@ def check_expiry(config: CertrotorConfig, secrets: SecretPort, now: Callable[[],
         except NotIssuedError:
             found.append(SetExpiry(cert_set.name, None, None, "not issued yet"))
             continue
-        except IntegrityError as exc:
+        except RetryableError:
+            raise
+        except CertrotorError as exc:
             found.append(SetExpiry(cert_set.name, None, None, str(exc)))
             continue
         found.append(SetExpiry(cert_set.name, days_to_expiry(manifest, now()), manifest.serial))

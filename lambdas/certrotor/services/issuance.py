@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 
 from certrotor.aws.ledger import LedgerEntry
 from certrotor.config import CertrotorConfig, IssuerPolicy, template_arn
-from certrotor.errors import BundleError, ConfigError, NotIssuedError
+from certrotor.errors import BundleError, ConfigError, IntegrityError, NotIssuedError
 from certrotor.layout import Manifest
 from certrotor.pki.bundle import order_bundle, parse_certificates, serial_hex
 from certrotor.pki.policy import (
@@ -208,9 +208,12 @@ class SetStatus:
     not_after: str | None
     rotation_in_progress: bool
     pending_version: str | None
+    problem: str | None = None
+    """Why serial and not_after are missing: not issued yet, or a current
+    manifest that does not parse (a rotation, issue-now, repairs it)."""
 
     def response(self) -> dict[str, object]:
-        return {
+        body: dict[str, object] = {
             "name": self.name,
             "version": self.version,
             "serial": self.serial,
@@ -218,6 +221,9 @@ class SetStatus:
             "rotation_in_progress": self.rotation_in_progress,
             "pending_version": self.pending_version,
         }
+        if self.problem is not None:
+            body["problem"] = self.problem
+        return body
 
 
 class ManagedSets:
@@ -276,6 +282,9 @@ class ManagedSets:
             manifest = Manifest.from_json(current.value)
         except NotIssuedError:
             return SetStatus(set_name, current.version, None, None, pending is not None, pending)
+        except IntegrityError as exc:
+            # Still an answer: issue-now follows the rotation that repairs it.
+            return SetStatus(set_name, current.version, None, None, pending is not None, pending, str(exc))
         return SetStatus(
             set_name,
             current.version,

@@ -54,6 +54,7 @@ from certrotor.services.verify import VerifiedSet, trust_anchor, verify_set
 TAG_ISSUING = "certrotor:issuing"  # "<token> <certificate ARN>" once issued
 TAG_CA = "certrotor:ca"  # set by a CA rotation: the CA to issue from
 TAG_REDEPLOYED = "certrotor:redeployed"  # the token whose redeploy was done
+_TOKEN = re.compile(r"^[\x21-\x7e]+$")
 # A pending certificate must stay valid at least this long to be promoted.
 MIN_REMAINING = dt.timedelta(hours=1)
 # The name inside a Secrets Manager ARN: "...:secret:NAME-AbCdEf".
@@ -77,21 +78,27 @@ class RotationRequest:
     rotation_token: str | None = None
 
     @classmethod
-    def parse(cls, event: dict[str, object]) -> RotationRequest:
-        """Validate the event; a bad one is refused before anything is read."""
+    def parse(cls, event: object) -> RotationRequest:
+        """Validate the event; a bad one is refused before anything is read.
+
+        Secrets Manager's rules: SecretId a name or ARN of at most 2048
+        characters, ClientRequestToken 32-64 printable characters; the
+        RotationToken, when present, is text."""
         if not isinstance(event, dict):
-            raise RotationError("the rotation event is not an object")
+            raise RotationError(f"the rotation event is not an object but {type(event).__name__}")
         step, secret_id, token = event.get("Step"), event.get("SecretId"), event.get("ClientRequestToken")
         try:
             parsed = Step(str(step))
         except ValueError:
-            raise RotationError(f"unknown rotation step {step!r}") from None
-        if not isinstance(secret_id, str) or not secret_id:
-            raise RotationError("event has no SecretId")
-        if not isinstance(token, str) or not 32 <= len(token) <= 64:
+            raise RotationError(f"unknown rotation step {repr(step)[:60]}") from None
+        if not isinstance(secret_id, str) or not 0 < len(secret_id) <= 2048 or not secret_id.isprintable():
+            raise RotationError("event has no SecretId of 1-2048 printable characters")
+        if not isinstance(token, str) or not 32 <= len(token) <= 64 or not _TOKEN.match(token):
             raise RotationError("event has no valid ClientRequestToken")
         rotation_token = event.get("RotationToken")
-        return cls(parsed, secret_id, token, str(rotation_token) if rotation_token else None)
+        if rotation_token is not None and (not isinstance(rotation_token, str) or len(rotation_token) > 4096):
+            raise RotationError("event's RotationToken is not text")
+        return cls(parsed, secret_id, token, rotation_token or None)
 
 
 @dataclass
@@ -237,7 +244,9 @@ class RotationService:
             # A key is stored at the token already: an earlier attempt (or one
             # running now) got at least that far. Look before going on.
             info = self._secrets.describe(cert_set.name)
-            if self._secrets.find(cert_set.name, token) is not None:
+            existing = self._secrets.find(cert_set.name, token)
+            if existing is not None:
+                self._check_created(cert_set, token, existing)
                 return StepResult(Step.CREATE, cert_set.name, "already created")
             stored = self._secrets.find(cert_set.key_secret_name, token)
             if stored is None:
@@ -273,6 +282,25 @@ class RotationService:
             extra={"set": cert_set.name, "serial": layout.manifest.serial, "not_after": layout.manifest.not_after},
         )
         return StepResult(Step.CREATE, cert_set.name, "created", layout.manifest.serial, layout.manifest.not_after)
+
+    def _check_created(self, cert_set: CertificateSetConfig, token: str, existing: SecretValue) -> None:
+        """A value at the token is "already created" only if it is this
+        token's manifest and every part it names is there at the token.
+
+        A version's value cannot be replaced, so anything else there fails
+        here, at createSecret, with what to do, not later at testSecret."""
+        try:
+            if Manifest.from_json(existing.value).version != token:
+                raise IntegrityError("it names another version")
+            SetReader(self._secrets).read(
+                cert_set.name, version=token, provisioned_chain_parts=cert_set.chain_parts, manifest_value=existing
+            )
+        except IntegrityError as exc:
+            raise IntegrityError(
+                f"{cert_set.name} already holds a value at version {token} that is not this rotation's "
+                f"complete set ({exc}); a version's value cannot be replaced: cancel this rotation "
+                "(cancel-rotate-secret) and rotate again"
+            ) from None
 
     def _store_key(
         self,

@@ -29,7 +29,6 @@ def orders_policy(set_name: str, **overrides: Any) -> dict[str, Any]:
     policy = {
         "principal": ORDERS_ROLE,
         "allowed_dns": ["orders.internal", "*.svc.internal"],
-        "allow_ip": False,
         "max_validity_days": 30,
         "usage": "server",
         "rate_per_minute": 1000,
@@ -58,7 +57,7 @@ def make_issuer_env(emulator: Emulator, root_ca: LocalCA) -> Callable[..., Local
             {
                 "principal": f"arn:aws:iam::{ACCOUNT}:role/billing-*",
                 "allowed_dns": ["billing.internal"],
-                "allow_ip": True,
+                "allowed_ips": ["10.0.0.0/8"],
                 "max_validity_days": 7,
             },
         ]

@@ -90,7 +90,7 @@ def test_a_csr_over_the_size_limit_is_refused() -> None:
     assert rule_of(lambda: load_csr("-----BEGIN CERTIFICATE REQUEST-----" + "A" * 20_000)) == "too_large"
 
 
-def test_ip_addresses_need_allow_ip() -> None:
+def test_ip_addresses_need_a_listed_cidr() -> None:
     names = Names("orders.internal", ("orders.internal",), ("10.0.0.1",))
     assert rule_of(lambda: check_names(POLICY, names)) == "ip_not_allowed"
 
