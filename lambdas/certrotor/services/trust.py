@@ -26,13 +26,16 @@ from typing import Any
 
 from cryptography import x509
 
-from certrotor.config import CertrotorConfig
+from certrotor.bounded_json import JsonRefused, parse_json_object
+from certrotor.config import MAX_VALUE_LIMIT, CertrotorConfig
 from certrotor.errors import BundleError, IntegrityError, NotFoundError
 from certrotor.layout.manifest import INITIAL_VALUE
 from certrotor.pki.bundle import cert_to_pem, fingerprint, parse_certificates
 from certrotor.ports import CURRENT, SecretPort
 
 TRUST_FORMAT = "certrotor-trust/1"
+# Checked before parsing: an object of lists of objects, with small maps inside.
+MAX_TRUST_DEPTH = 6
 TRUST_FILE = "trust.pem"
 
 
@@ -177,7 +180,10 @@ class TrustDocument:
         if text == INITIAL_VALUE:
             return cls(rotator=rotator)
         try:
-            data = json.loads(text)
+            data = parse_json_object(text, max_chars=MAX_VALUE_LIMIT, max_depth=MAX_TRUST_DEPTH, what="trust bundle")
+        except JsonRefused as exc:
+            raise IntegrityError(f"trust bundle is malformed: {exc}") from None
+        try:
             if data.get("format") != TRUST_FORMAT:
                 raise IntegrityError(f"trust bundle format {data.get('format')!r} is not {TRUST_FORMAT}")
             anchors = tuple(
