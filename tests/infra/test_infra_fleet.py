@@ -53,7 +53,8 @@ def test_the_rekey_maps_are_distributed_and_paced_from_the_input(main: Any) -> N
         assert state["MaxConcurrencyPath"] == "$$.Execution.Input.concurrency"
         child = state["ItemProcessor"]["States"]
         assert child["Rotate"]["Resource"] == "arn:aws:states:::aws-sdk:secretsmanager:rotateSecret"
-        assert child["Pace"] == {"Type": "Wait", "SecondsPath": "$.wait", "Next": "Started"}
+        assert child["Delay"]["Parameters"] == {"seconds.$": "States.MathRandom(1, $.wait_max)"}
+        assert child["Pace"] == {"Type": "Wait", "SecondsPath": "$.delay.seconds", "Next": "Rotate"}
 
 
 def test_the_rekey_role_rotates_only_the_rotators_manifest_secrets(main: Any) -> None:

@@ -142,7 +142,7 @@ def run_rekey(args: argparse.Namespace, secrets: Any = None, sfn: Any = None) ->
     total = document["total"]
     _say(f"re-key of {total} set(s) started: {execution}")
     _say(
-        f"pacing: {paced.concurrency} in flight, one rotation per slot every {paced.wait_seconds} s "
+        f"pacing: {paced.concurrency} in flight, one rotation per slot every {paced.wait_seconds} s on average "
         f"= {paced.rate:.2f} rotations/s (quota bound {PerRotation().bound():.2f}/s, headroom {args.headroom:.0%}); "
         f"about {total / paced.rate / 60:.0f} min; sets rotated since {document['since']} are skipped"
     )

@@ -31,8 +31,8 @@ DEFAULT_WRITES_PER_ROTATION = 8.0
 DEFAULT_TAGS_PER_ROTATION = 2.0
 # Share of every quota the re-key leaves to scheduled rotations and the issuer.
 DEFAULT_HEADROOM = 0.25
-# Each re-key child waits this long after starting its rotation; the
-# concurrency then sets the rate in steps of 1 / PACE_SECONDS per second.
+# Each re-key child waits this long on average before starting its rotation;
+# the concurrency then sets the rate in steps of 1 / PACE_SECONDS per second.
 PACE_SECONDS = 10
 
 
@@ -77,8 +77,9 @@ class PerRotation:
 
 @dataclass(frozen=True)
 class Pacing:
-    """At most `concurrency` rotations in flight, each slot starting one
-    rotation every `wait_seconds`: `rate` rotations per second at most."""
+    """At most `concurrency` sets in flight, each slot starting one rotation
+    every `wait_seconds` on average (a random 1 to 2W-1 s wait before each):
+    `rate` rotations per second on average."""
 
     concurrency: int
     wait_seconds: int

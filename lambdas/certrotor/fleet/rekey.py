@@ -51,7 +51,7 @@ def build_input(
         "rotator": rotator,
         "since": since,
         "concurrency": pacing.concurrency,
-        "wait": pacing.wait_seconds,
+        "wait_max": 2 * pacing.wait_seconds,
         "reason": reason,
     }
     entries = list(list_sets(secrets, rotator))

@@ -7,14 +7,16 @@ Input (built by ``certrotor rekey``)::
     {"rotator": "certrotor",        # the rotator id (tag certrotor:rotator)
      "all": true | "sets": [names], # every set of the rotator, or these
      "since": "2026-...Z",          # skip sets rotated at or after this time
-     "concurrency": C, "wait": W,   # pacing: at most C sets in flight, each
-                                    # slot starts one rotation every W seconds
+     "concurrency": C,              # pacing: at most C sets in flight, each
+     "wait_max": 2W,                # waiting 1 to 2W-1 s (W on average)
+                                    # before it starts its rotation
      "reason": "...", "total": N}
 
 Pacing: a Distributed Map runs at most C child executions at a time; each
-child starts one rotation (RotateSecret, so the rotation function's four
-steps do the work) and then waits W seconds before it ends, so rotations
-start at most C / W per second. ``certrotor.fleet.quotas.pacing`` picks C and
+child waits a random 1 to 2W-1 seconds, then starts one rotation
+(RotateSecret, so the rotation function's four steps do the work) and ends,
+so rotations start C / W per second on average, spread out rather than in
+waves of C. ``certrotor.fleet.quotas.pacing`` picks C and
 W under the Secrets Manager write bucket and the Private CA issuance rate.
 
 Each child ends in one of four outcomes: ``started``, ``skipped`` (rotated
@@ -85,8 +87,18 @@ def rekey_one_set() -> dict[str, Any]:
                         "Next": "Skipped",
                     }
                 ],
-                "Default": "Rotate",
+                "Default": "Delay",
             },
+            # Pacing: a random whole number of seconds in [1, 2W-1] (mean W)
+            # before each rotation, so the C slots start rotations C / W per
+            # second on average without starting them in waves.
+            "Delay": {
+                "Type": "Pass",
+                "Parameters": {"seconds.$": "States.MathRandom(1, $.wait_max)"},
+                "ResultPath": "$.delay",
+                "Next": "Pace",
+            },
+            "Pace": {"Type": "Wait", "SecondsPath": "$.delay.seconds", "Next": "Rotate"},
             "Rotate": {
                 "Type": "Task",
                 "Resource": f"{SDK}:rotateSecret",
@@ -110,9 +122,8 @@ def rekey_one_set() -> dict[str, Any]:
                     },
                     {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"},
                 ],
-                "Next": "Pace",
+                "Next": "Started",
             },
-            "Pace": {"Type": "Wait", "SecondsPath": "$.wait", "Next": "Started"},
             "Started": _outcome("started"),
             "Skipped": _outcome("skipped"),
             "InProgress": _outcome("in-progress", with_error=True),
@@ -129,7 +140,7 @@ def _rekey_map(items_path: str, name_path: str, next_state: str | None) -> dict[
         "ItemSelector": {
             "name.$": name_path,
             "since.$": "$$.Execution.Input.since",
-            "wait.$": "$$.Execution.Input.wait",
+            "wait_max.$": "$$.Execution.Input.wait_max",
         },
         "ItemProcessor": rekey_one_set(),
         # Each Map's results are in its MapStateExited event of the history;
