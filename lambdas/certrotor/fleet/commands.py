@@ -1,7 +1,7 @@
 """Fleet commands: inventory, dry run and mass re-key of a rotator's sets.
 
     certrotor status [--rotator ID] [--set GLOB] [--json] [--alarm-days N]
-    certrotor plan --config FILE [--rotator ID] [--json]
+    certrotor plan --config FILE [--rotator ID] [--offline] [--json]
     certrotor rekey (--all | --set GLOB | --ca ARN) --reason TEXT [--max-rate N]
                     [--state-machine ARN] [--since TIME] [--no-wait]
     certrotor rekey --status EXECUTION
@@ -157,6 +157,56 @@ def run_rekey(args: argparse.Namespace, secrets: Any = None, sfn: Any = None) ->
     return rekey.report(current, _say)
 
 
+# --------------------------------------------------------------------------
+# plan
+
+
+def run_plan(args: argparse.Namespace, secrets: Any = None) -> int:
+    from pathlib import Path
+
+    from certrotor.config import load_config_json
+    from certrotor.fleet.inventory import list_sets
+    from certrotor.fleet.plan import plan
+
+    try:
+        config = load_config_json(Path(args.config).read_text(encoding="utf-8"))
+    except OSError as exc:
+        _complain("plan", f"cannot read {args.config}: {exc.strerror}")
+        return EXIT_USAGE
+    except CertrotorError as exc:
+        _complain("plan", str(exc))
+        return EXIT_USAGE
+    deployed: set[str] = set()
+    if not args.offline:
+        try:
+            deployed = {e["Name"] for e in list_sets(secrets or _client("secretsmanager"), args.rotator)}
+        except CertrotorError as exc:
+            _complain("plan", f"{exc} (use --offline to plan against nothing deployed)")
+            return EXIT_FAILED
+    result = plan(config, deployed)
+    if args.json:
+        _say(json.dumps(result.as_json(), indent=2))
+        return 0
+    for name in result.created:
+        _say(f"+ {name} (created; first rotation on deploy)")
+    for name in result.removed:
+        _say(f"- {name} (removed)")
+    _say(f"= {len(result.kept)} set(s) kept")
+    _say(
+        f"budget: {result.writes:.0f} Secrets Manager writes, {result.issuances:.0f} certificates; "
+        f"at least {result.seconds_at_bound:.0f} s at the quota bound of {result.bound:.2f} rotations/s"
+    )
+    for load in result.windows:
+        _say(
+            f"schedule {load.expression}: {load.sets} set(s), {load.windows_per_interval} window(s) of "
+            f"{load.window_seconds // 3600} h per interval; peak {load.peak_sets_per_window} per window, "
+            f"{load.peak_rotations_per_second:.4f} rotations/s spread by name "
+            f"({load.unspread_rotations_per_second:.4f}/s if all in one window); "
+            f"{'fits' if load.fits else 'does NOT fit'} the quotas"
+        )
+    return 0
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -185,6 +235,19 @@ def register(subparsers: Any) -> None:
         help="pace DescribeSecret/GetSecretValue (10,000 TPS account quota; default 200)",
     )
     status.set_defaults(run=run_status)
+
+    plan_parser = subparsers.add_parser(
+        "plan",
+        help="what a config would change against what is deployed, its budget and schedule windows",
+        description="Compare a config (JSON, as the CDK app takes it) with the sets deployed for the "
+        "rotator: created and removed sets, the writes and certificates their first rotations need, "
+        "and how many rotations each schedule's windows hold against the quotas.",
+    )
+    plan_parser.add_argument("--config", required=True, help="the config file (JSON)")
+    plan_parser.add_argument("--rotator", default=rotator, help=rotator_help)
+    plan_parser.add_argument("--offline", action="store_true", help="plan against nothing deployed (no AWS calls)")
+    plan_parser.add_argument("--json", action="store_true", help="machine-readable output")
+    plan_parser.set_defaults(run=run_plan)
 
     rekey = subparsers.add_parser(
         "rekey",
