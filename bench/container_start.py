@@ -6,14 +6,19 @@ by side on the same emulator in one run.
 Paths, each run N times, interleaved so machine noise falls on all alike:
 - certrotor in-process: build a Secrets Manager client, fetch the set
   (GetSecretValue + BatchGetSecretValue), verify it, write the files.
-- certrotor-fetch: the same as a subprocess without a command, as a container
-  start pays it (interpreter start-up and imports included).
+- certrotor-fetch (AWS mode): the same as a process that then execs the
+  server (`-- /bin/true` stands for it), as a container start pays it:
+  interpreter start-up and imports included.
+- certrotor-fetch --from-env: the set from the variables ECS injects
+  (valueFrom), verified and written, then the exec; no AWS call.
 - seed path: what the seed article has a container do at start: `openssl req`
   for a new key and CSR, `aws acm-pca issue-certificate`, `aws acm-pca wait
   certificate-issued`, `aws acm-pca get-certificate`, written to files.
 
-Prints p50/p95 per path, the AWS calls per start, and last the ratio of the
-seed path's p50 to certrotor's.
+Prints wall-clock p50/p95 and the median CPU time per path (the processes'
+own, from the kernel; wall time on a busy machine includes waiting for a
+core), the AWS calls per start, the ratio of the seed path's p50 to
+certrotor's, and last one line with the three medians.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -42,6 +48,9 @@ from certrotor.local.emulator import Emulator
 from certrotor.local.provision import provision
 from certrotor.services.reader import SetReader
 
+FETCH_LABEL = "certrotor-fetch, AWS mode, exec'ing the server"
+ENV_LABEL = "certrotor-fetch --from-env, exec'ing the server"
+SEED_LABEL = "seed path (openssl + aws acm-pca x3)"
 BIN = Path(sys.executable).parent
 FETCH = str(BIN / "certrotor-fetch")
 AWS = str(BIN / "aws")
@@ -54,10 +63,16 @@ def percentile(samples: list[float], pct: int) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[pct - 1]
 
 
-def timed(action: Callable[[], None]) -> float:
-    started = time.perf_counter()
+def timed(action: Callable[[], None]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process and the children it waited for)."""
+
+    def cpu() -> float:
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+    started, started_cpu = time.perf_counter(), cpu()
     action()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu() - started_cpu
 
 
 def run(command: list[str], environ: dict[str, str], cwd: Path | None = None) -> str:
@@ -97,7 +112,24 @@ def main() -> int:
             calls.append(reader.last.calls)
 
         def certrotor_fetch(i: int) -> None:
-            run([FETCH, "--set", name, "--dir", str(scratch / f"fetch-{i}")], environ)
+            run([FETCH, "--set", name, "--dir", str(scratch / f"fetch-{i}"), "--", "/bin/true"], environ)
+
+        current = SetReader(SecretStore(emulator.client("secretsmanager"))).read(name)
+        secrets = emulator.client("secretsmanager")
+
+        def value(secret: str) -> str:
+            return str(secrets.get_secret_value(SecretId=secret)["SecretString"])
+
+        # As ECS injects them (valueFrom, each secret's AWSCURRENT): docs/CONTAINERS.md.
+        injected = {
+            "CERTROTOR_MANIFEST": value(name),
+            "CERTROTOR_KEY": value(current.manifest.key_part.name),
+            **{f"CERTROTOR_CHAIN_{i}": value(part.name) for i, part in enumerate(current.manifest.chain_parts)},
+        }
+        env_mode = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | injected
+
+        def certrotor_env(i: int) -> None:
+            run([FETCH, "--from-env", "--set", name, "--dir", str(scratch / f"env-{i}"), "--", "/bin/true"], env_mode)
 
         def seed_path(i: int) -> None:
             folder = scratch / f"seed-{i}"
@@ -151,30 +183,40 @@ def main() -> int:
 
         paths: dict[str, Callable[[int], None]] = {
             "certrotor in-process (fetch+verify+write)": certrotor_in_process,
-            "certrotor-fetch subprocess (no command)": certrotor_fetch,
-            "seed path (openssl + aws acm-pca x3)": seed_path,
+            FETCH_LABEL: certrotor_fetch,
+            ENV_LABEL: certrotor_env,
+            SEED_LABEL: seed_path,
         }
         for action in paths.values():  # warm-up: first-call costs are not a container's
             action(-1)
         calls.clear()
         samples: dict[str, list[float]] = {label: [] for label in paths}
+        cpu: dict[str, list[float]] = {label: [] for label in paths}
         for i in range(options.runs):
             for label, action in paths.items():
-                samples[label].append(timed(lambda action=action, i=i: action(i)))  # type: ignore[misc]
+                wall, spent = timed(lambda action=action, i=i: action(i))  # type: ignore[misc]
+                samples[label].append(wall)
+                cpu[label].append(spent)
 
     print(f"container start, {options.runs} runs per path, emulator on loopback ({os.cpu_count()} CPUs)")
-    print(f"{'path':<44} {'p50 ms':>9} {'p95 ms':>9} {'min ms':>9} {'max ms':>9}")
+    print(f"{'path':<46} {'p50 ms':>9} {'p95 ms':>9} {'min ms':>9} {'max ms':>9} {'CPU p50':>9}")
     for label, values in samples.items():
-        row = [percentile(values, 50), percentile(values, 95), min(values), max(values)]
-        print(f"{label:<44} " + " ".join(f"{v * 1000:>9.1f}" for v in row))
+        row = [percentile(values, 50), percentile(values, 95), min(values), max(values), percentile(cpu[label], 50)]
+        print(f"{label:<46} " + " ".join(f"{v * 1000:>9.1f}" for v in row))
+    print("(in-process CPU includes the emulator answering in this process)")
     print(f"AWS API calls per certrotor fetch (SetReader.last.calls): {sorted(set(calls))}")
     print("AWS API calls per seed start: 3+ (IssueCertificate, GetCertificate by the waiter, GetCertificate)")
-    seed_p50 = percentile(samples["seed path (openssl + aws acm-pca x3)"], 50)
-    sub_p50 = percentile(samples["certrotor-fetch subprocess (no command)"], 50)
+    seed_p50 = percentile(samples[SEED_LABEL], 50)
+    sub_p50 = percentile(samples[FETCH_LABEL], 50)
     inproc_p50 = percentile(samples["certrotor in-process (fetch+verify+write)"], 50)
     print(
         f"ratio seed p50 / certrotor p50: {seed_p50 / sub_p50:.1f}x (certrotor-fetch subprocess), "
         f"{seed_p50 / inproc_p50:.1f}x (in-process)"
+    )
+    env_p50 = percentile(samples[ENV_LABEL], 50)
+    print(
+        f"container start: fetch {sub_p50 * 1000:.0f} ms, env {env_p50 * 1000:.0f} ms, "
+        f"seed path {seed_p50 * 1000:.0f} ms (median)"
     )
     return 0
 

@@ -22,9 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from botocore.exceptions import ConnectionError as BotoConnectionError
-from botocore.exceptions import ReadTimeoutError
-
 from certrotor.errors import DeadlineError, RetryableError
 from certrotor.layout import AssembledSet
 from certrotor.services.reader import SetReader, check_belongs
@@ -32,9 +29,15 @@ from certrotor.services.verify import VerifiedSet, trust_anchor, verify_set
 
 T = TypeVar("T")
 
-# Errors worth another attempt: certrotor's transient ones, and botocore's
-# connection failures that reach us outside an adapter (credential fetches).
-TRANSIENT = (RetryableError, BotoConnectionError, ReadTimeoutError)
+
+def transient_errors() -> tuple[type[BaseException], ...]:
+    """Errors worth another attempt: certrotor's transient ones, and botocore's
+    connection failures that reach us outside an adapter (credential fetches).
+    botocore is imported here, not at module import: env mode never needs it."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import ReadTimeoutError
+
+    return (RetryableError, BotoConnectionError, ReadTimeoutError)
 
 
 def utc_now() -> dt.datetime:
@@ -65,16 +68,17 @@ def retry_within(
     jitter: Callable[[float, float], float] = random.uniform,
     on_retry: Callable[[int, float, BaseException], None] | None = None,
 ) -> T:
-    """Call `attempt` until it returns, retrying TRANSIENT errors until
+    """Call `attempt` until it returns, retrying transient errors until
     `deadline_seconds` have passed; then raise DeadlineError with the last
     error. Other errors propagate at once. No wait overruns the deadline."""
     give_up_at = clock() + deadline_seconds
+    transient = transient_errors()
     tries = 0
     cause: BaseException | None = None
     while True:
         try:
             return attempt()
-        except TRANSIENT as exc:
+        except transient as exc:
             # A call refused for lack of time is not news: report what failed before it.
             if cause is None or not isinstance(exc, DeadlineError):
                 cause = exc
