@@ -8,7 +8,9 @@ Context keys (cdk.json or ``-c key=value``):
 - ``certrotor_config_file``: a JSON file with the configuration instead;
 - ``certrotor:skip_bundling``: true to skip pip bundling (not deployable);
 - ``certrotor:architecture``: arm64 (default) or x86_64;
-- ``certrotor:stack_name``: the stack name (default Certrotor).
+- ``certrotor:stack_name``: the stack name (default Certrotor);
+- ``certrotor:allow_issuer_principal_patterns``: true to allow issuer
+  principals with wildcards (they match roles created later).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from certrotor_cdk.constants import (
     CONFIG_CONTEXT_KEY,
     CONFIG_FILE_CONTEXT_KEY,
     DEFAULT_STACK_NAME,
+    ISSUER_PATTERNS_CONTEXT_KEY,
     SKIP_BUNDLING_CONTEXT_KEY,
     STACK_NAME_CONTEXT_KEY,
 )
@@ -63,6 +66,7 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
         config=config,
         skip_bundling=context_flag(node.try_get_context(SKIP_BUNDLING_CONTEXT_KEY)),
         architecture=node.try_get_context(ARCHITECTURE_CONTEXT_KEY) or "arm64",
+        allow_issuer_principal_patterns=context_flag(node.try_get_context(ISSUER_PATTERNS_CONTEXT_KEY)),
         env=Environment(
             account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
             region=os.environ.get("CDK_DEFAULT_REGION"),

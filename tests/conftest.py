@@ -39,8 +39,8 @@ def root_ca() -> LocalCA:
 
 @pytest.fixture
 def make_env(emulator: Emulator, root_ca: LocalCA) -> Callable[..., LocalEnvironment]:
-    """Provision an environment; set names get a unique prefix, and `sets`
-    entries override fields of the default demo set."""
+    """Provision an environment; set names and the rotator id get a unique
+    prefix, and `sets` entries override fields of the default demo set."""
 
     def build(**set_overrides: Any) -> LocalEnvironment:
         data = copy.deepcopy(DEFAULT_CONFIG)
@@ -50,6 +50,8 @@ def make_env(emulator: Emulator, root_ca: LocalCA) -> Callable[..., LocalEnviron
         data["sets"][0]["name"] = f"t{prefix}/web"
         data["sets"][0]["services"] = [{"cluster": f"c{prefix}", "service": "web"}]
         data["sets"][0].update(set_overrides)
+        # One rotator per environment: its monitor lists only its own sets.
+        data["service_name"] = f"t{prefix}"
         return provision(emulator, load_config(data), root_ca)
 
     return build

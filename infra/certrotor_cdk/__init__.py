@@ -1,6 +1,14 @@
 """certrotor's CDK constructs.
 
-- ``RotatingCertificate`` (certrotor_cdk.rotating_certificate): one certificate set.
-- ``Certrotor`` (certrotor_cdk.certrotor_construct): a whole configuration.
-- ``CertrotorStack`` (certrotor_cdk.stack): certrotor's own stack, used by app.py.
+- ``CertificateRotator``: the central part (rotation function, monitor,
+  alarms, optional issuer); one per account, region and rotator id.
+- ``RotatingCertificate``: one certificate set, in any stack of the
+  rotator's account and region.
+- ``Certrotor``: a rotator plus the sets of a JSON configuration.
+- ``CertrotorStack``: certrotor's own stack, used by app.py.
 """
+
+from certrotor_cdk.rotating_certificate import RotatingCertificate
+from certrotor_cdk.rotator import CertificateRotator, RotatorRef
+
+__all__ = ["CertificateRotator", "RotatingCertificate", "RotatorRef"]

@@ -26,6 +26,7 @@ CONFIG_FILE_CONTEXT_KEY = "certrotor_config_file"
 SKIP_BUNDLING_CONTEXT_KEY = "certrotor:skip_bundling"
 ARCHITECTURE_CONTEXT_KEY = "certrotor:architecture"
 STACK_NAME_CONTEXT_KEY = "certrotor:stack_name"
+ISSUER_PATTERNS_CONTEXT_KEY = "certrotor:allow_issuer_principal_patterns"
 DEFAULT_STACK_NAME = "Certrotor"
 
 # Lambda entry points.

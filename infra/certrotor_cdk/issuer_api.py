@@ -8,13 +8,16 @@ tables, the permissions of the task roles named in config, and the quota alarm.
 - ``Idempotency`` table: Powertools Idempotency records (TTL ``expiration``),
   so a retried request is answered with the same certificate.
 - The function may issue from the CA only with the templates the issuer
-  policies use; read only the manifest secrets (never a key); start a
-  rotation (RotateSecret) only of the configured sets.
+  policies use; read only the manifest secrets (never a key) and start a
+  rotation (RotateSecret) only of sets tagged ``certrotor:rotator`` with its
+  rotator's id.
 - Invoke permission (InvokeFunctionUrl and InvokeFunction via the URL) only
   for the principals in ``issuer_policies``: a role name becomes that role
-  in this account; an exact role ARN is granted as is; an ARN pattern with
-  wildcards is granted to its account, and the handler's policy match is
-  the fence (those roles need an identity policy allowing the call).
+  in this account; an exact role ARN is granted as is. A pattern with
+  wildcards would match roles anyone allowed to create roles could add later,
+  so it is refused unless ``allow_principal_patterns`` is set; then it is
+  granted to its account, and the handler's policy match is the fence (those
+  roles need an identity policy allowing the call).
 - ``QuotaUsedPercent`` (certificates in the ledger / ``ca.quota``) alarms at
   80%.
 """
@@ -22,22 +25,23 @@ tables, the permissions of the task roles named in config, and the quota alarm.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from certrotor.config import CertrotorConfig, template_arn
 from certrotor.errors import ConfigError
+from certrotor.spec import ROTATOR_TAG
 from certrotor_cdk.constants import METRICS_NAMESPACE, SERVICE_DIMENSION
 from certrotor_cdk.lambda_function import CertrotorFunction, FunctionSettings
 from certrotor_cdk.monitoring import Monitoring
-from certrotor_cdk.rotating_certificate import RotatingCertificate
+from certrotor_cdk.rotator import TAGGED_RESOURCES_REGEX
 
 ISSUER_HANDLER = "certrotor.handlers.issuer.lambda_handler"
 ENV_LEDGER_TABLE = "CERTROTOR_LEDGER_TABLE"
@@ -73,9 +77,10 @@ class IssuerApi(Construct):
         (``Certrotor.function_settings``: code, architecture, CERTROTOR_CONFIG
         and CERTROTOR_CA_ARN).
     :param ca_arn: the Private CA to issue from.
-    :param certificates: the managed sets (``Certrotor.certificates``), for
-        GET /sets (manifest read) and issue-now (RotateSecret).
+    :param rotator_id: the sets it serves (GET /sets, issue-now) carry the tag
+        ``certrotor:rotator`` with this id.
     :param rotation_function: the rotation Lambda RotateSecret invokes.
+    :param allow_principal_patterns: opt-in for principals with wildcards.
     :param monitoring: where to add the function's and the quota's alarms.
     :param removal_policy: for the ledger (RETAIN by default).
     """
@@ -88,13 +93,16 @@ class IssuerApi(Construct):
         config: CertrotorConfig,
         function_settings: FunctionSettings,
         ca_arn: str,
-        certificates: Sequence[RotatingCertificate],
+        rotator_id: str,
         rotation_function: lambda_.IFunction,
         monitoring: Monitoring | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        allow_principal_patterns: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
+        self.rotator_id = rotator_id
+        self.allow_principal_patterns = allow_principal_patterns
         self.ledger = dynamodb.Table(
             self,
             "Ledger",
@@ -139,7 +147,7 @@ class IssuerApi(Construct):
             memory_size=ISSUER_MEMORY_MB,
         )
         self.function = self.issuer.function
-        self._grant(ca_arn, certificates, rotation_function)
+        self._grant(ca_arn, rotation_function)
         self.url = self.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
         for index, principal in enumerate(self.invoke_principals()):
             self._allow_invoke(index, principal)
@@ -155,6 +163,11 @@ class IssuerApi(Construct):
         principals: dict[str, iam.IPrincipal] = {}
         for policy in self.config.issuer_policies:
             pattern = policy.principal
+            if _WILDCARDS & set(pattern) and not self.allow_principal_patterns:
+                raise ConfigError(
+                    f"issuer_policies: {pattern!r} has wildcards, so it matches roles created later by anyone who "
+                    "may create roles; name the roles, or set allow_issuer_principal_patterns (docs/ISSUER.md)"
+                )
             if pattern.startswith("arn:"):
                 parts = pattern.split(":")
                 account = parts[4] if len(parts) > 5 else ""
@@ -187,9 +200,7 @@ class IssuerApi(Construct):
             invoked_via_function_url=True,
         )
 
-    def _grant(
-        self, ca_arn: str, certificates: Sequence[RotatingCertificate], rotation_function: lambda_.IFunction
-    ) -> None:
+    def _grant(self, ca_arn: str, rotation_function: lambda_.IFunction) -> None:
         role = self.issuer.role
         self.ledger.grant(role, *LEDGER_ACTIONS)
         self.idempotency.grant(role, *IDEMPOTENCY_ACTIONS)
@@ -204,17 +215,57 @@ class IssuerApi(Construct):
                 )
             )
         self.issuer.add_to_policy(iam.PolicyStatement(actions=list(CA_ACTIONS), resources=[ca_arn]))
-        # Status and issue-now describe the manifest (its pending version) and
-        # read its value: DescribeSecret and GetSecretValue.
-        for certificate in certificates:
-            certificate.grant_manifest_read(self.function)
-        manifests = [certificate.manifest_secret.secret_arn for certificate in certificates]
-        if manifests:
-            self.issuer.add_to_policy(iam.PolicyStatement(actions=["secretsmanager:RotateSecret"], resources=manifests))
-            # RotateSecret invokes the rotation function as the caller.
-            self.issuer.add_to_policy(
-                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[rotation_function.function_arn])
-            )
+        # Status and issue-now describe the manifest (its pending version),
+        # read its value and start a rotation: on this rotator's sets only.
+        stack = Stack.of(self)
+        rotator = {"aws:ResourceTag/" + ROTATOR_TAG: self.rotator_id}
+        manifests = iam.Policy(
+            self,
+            "ManifestAccess",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="Manifests",
+                    actions=[
+                        "secretsmanager:DescribeSecret",
+                        "secretsmanager:GetSecretValue",
+                        "secretsmanager:RotateSecret",
+                    ],
+                    resources=[
+                        stack.format_arn(
+                            service="secretsmanager",
+                            resource="secret",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    ],
+                    conditions={"StringEquals": rotator},
+                ),
+                iam.PolicyStatement(
+                    sid="ManifestKeys",
+                    actions=["kms:Decrypt"],
+                    resources=[stack.format_arn(service="kms", resource="key", resource_name="*")],
+                    conditions={
+                        "StringEquals": {**rotator, "kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}
+                    },
+                ),
+                # RotateSecret invokes the rotation function as the caller.
+                iam.PolicyStatement(
+                    sid="InvokeRotation", actions=["lambda:InvokeFunction"], resources=[rotation_function.function_arn]
+                ),
+            ],
+        )
+        NagSuppressions.add_resource_suppressions(
+            manifests,
+            [
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": f"Access by tag: only manifests and their KMS keys tagged {ROTATOR_TAG} = "
+                    f"{self.rotator_id}; the wildcard is the resource name, each statement carries the tag condition.",
+                    "appliesTo": [{"regex": TAGGED_RESOURCES_REGEX}],
+                }
+            ],
+        )
 
     def _quota_alarm(self, monitoring: Monitoring | None) -> cloudwatch.Alarm:
         metric = cloudwatch.Metric(

@@ -66,6 +66,7 @@ class CertrotorFunction(Construct):
         timeout: Duration,
         memory_size: int,
         reserved_concurrency: int | None = None,
+        function_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         environment = {
@@ -92,6 +93,7 @@ class CertrotorFunction(Construct):
             runtime=RUNTIME,
             architecture=settings.architecture,
             role=self.role,
+            function_name=function_name,
             description=description,
             timeout=timeout,
             memory_size=memory_size,
@@ -141,3 +143,38 @@ def _check_environment_size(environment: Mapping[str, str], where: str) -> None:
             "(CERTROTOR_CONFIG) is too large for one deployment - split the certificate "
             "sets across stacks"
         )
+
+
+# The retention periods CloudWatch Logs accepts.
+_RETENTION_DAYS: tuple[tuple[int, logs.RetentionDays], ...] = (
+    (1, logs.RetentionDays.ONE_DAY),
+    (3, logs.RetentionDays.THREE_DAYS),
+    (5, logs.RetentionDays.FIVE_DAYS),
+    (7, logs.RetentionDays.ONE_WEEK),
+    (14, logs.RetentionDays.TWO_WEEKS),
+    (30, logs.RetentionDays.ONE_MONTH),
+    (60, logs.RetentionDays.TWO_MONTHS),
+    (90, logs.RetentionDays.THREE_MONTHS),
+    (120, logs.RetentionDays.FOUR_MONTHS),
+    (150, logs.RetentionDays.FIVE_MONTHS),
+    (180, logs.RetentionDays.SIX_MONTHS),
+    (365, logs.RetentionDays.ONE_YEAR),
+    (400, logs.RetentionDays.THIRTEEN_MONTHS),
+    (545, logs.RetentionDays.EIGHTEEN_MONTHS),
+    (731, logs.RetentionDays.TWO_YEARS),
+    (1096, logs.RetentionDays.THREE_YEARS),
+    (1827, logs.RetentionDays.FIVE_YEARS),
+    (2192, logs.RetentionDays.SIX_YEARS),
+    (2557, logs.RetentionDays.SEVEN_YEARS),
+    (2922, logs.RetentionDays.EIGHT_YEARS),
+    (3288, logs.RetentionDays.NINE_YEARS),
+    (3653, logs.RetentionDays.TEN_YEARS),
+)
+
+
+def log_retention(days: int) -> logs.RetentionDays:
+    """The shortest retention CloudWatch Logs accepts that keeps at least ``days``."""
+    for allowed, retention in _RETENTION_DAYS:
+        if days <= allowed:
+            return retention
+    return logs.RetentionDays.TEN_YEARS

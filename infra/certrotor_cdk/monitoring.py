@@ -16,6 +16,7 @@ a failure arrives with its reason, followed by the alarm.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import jsii
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
@@ -31,13 +32,11 @@ from constructs import Construct
 
 from certrotor.config import CertrotorConfig
 from certrotor_cdk.constants import (
-    METRIC_DAYS_TO_EXPIRY,
     METRIC_REDEPLOY_FAILED,
     METRIC_ROTATION_FAILED,
     METRIC_ROTATION_SUCCEEDED,
     METRICS_NAMESPACE,
     SERVICE_DIMENSION,
-    SET_DIMENSION,
 )
 from certrotor_cdk.lambda_function import CertrotorFunction
 
@@ -64,10 +63,29 @@ class Monitoring(Construct):
     subscription when ``alarm_email`` is configured).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: CertrotorConfig) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: CertrotorConfig, topic: sns.ITopic | None = None
+    ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
         self.alarms: list[cloudwatch.Alarm] = []
+        stack = Stack.of(self)
+        self._account = stack.account
+        self._eventbridge_allowed = False
+        self.topic_key: kms.Key | None = None
+        if topic is not None:
+            # An existing topic: its owner grants CloudWatch and EventBridge.
+            self.topic: sns.ITopic = topic
+        else:
+            self.topic = self._own_topic(stack)
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            default_interval=Duration.days(7),
+        )
+
+    def _own_topic(self, stack: Stack) -> sns.Topic:
+        config = self.config
         self.topic_key = kms.Key(
             self,
             "AlarmTopicKey",
@@ -76,8 +94,6 @@ class Monitoring(Construct):
             # Holds no data at rest beyond undelivered notifications.
             removal_policy=RemovalPolicy.DESTROY,
         )
-        stack = Stack.of(self)
-        self._account = stack.account
         # CloudWatch alarms publish to an encrypted topic only when the key
         # lets them encrypt for it. SourceAccount/SourceArn keep another
         # account's alarms from using the key (confused deputy).
@@ -99,8 +115,7 @@ class Monitoring(Construct):
                 },
             )
         )
-        self._eventbridge_allowed = False
-        self.topic = sns.Topic(
+        topic = sns.Topic(
             self,
             "AlarmTopic",
             # SNS display names are at most 100 characters.
@@ -109,12 +124,8 @@ class Monitoring(Construct):
             enforce_ssl=True,
         )
         if config.alarm_email:
-            self.topic.add_subscription(sns_subscriptions.EmailSubscription(config.alarm_email))
-        self.dashboard = cloudwatch.Dashboard(
-            self,
-            "Dashboard",
-            default_interval=Duration.days(7),
-        )
+            topic.add_subscription(sns_subscriptions.EmailSubscription(config.alarm_email))
+        return topic
 
     # ------------------------------------------------------------------
     # What to watch
@@ -171,47 +182,33 @@ class Monitoring(Construct):
             )
         )
 
-    def watch_expiry(self, set_names: Sequence[str]) -> None:
-        """Alarm per set when DaysToExpiry drops below the configured days."""
-        days = self.config.expiry_alarm_days
-        metrics = []
-        for set_name in set_names:
-            metric = cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
-                metric_name=METRIC_DAYS_TO_EXPIRY,
-                # Powertools adds the service dimension to every metric.
-                dimensions_map={
-                    SERVICE_DIMENSION: self.config.service_name,
-                    SET_DIMENSION: set_name,
-                },
-                statistic="Minimum",
-                period=EXPIRY_PERIOD,
-            )
-            # A label would turn the alarm into a metric-math alarm; graph only.
-            metrics.append(metric.with_(label=set_name))
-            alarm = cloudwatch.Alarm(
-                self,
-                f"DaysToExpiry[{set_name.replace('/', ':')}]",
-                metric=metric,
-                threshold=days,
-                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-                evaluation_periods=EXPIRY_EVALUATION_PERIODS,
-                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
-                alarm_description=f"The certificate of set {set_name} expires in less than "
-                f"{days} days, or the monitor stopped reporting it.",
-            )
-            self._notify(alarm)
+    def graph_expiry(self, metrics: Sequence[tuple[str, cloudwatch.Metric]]) -> None:
+        """A dashboard graph of DaysToExpiry for these sets (their alarms are theirs)."""
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Days to expiry",
-                left=metrics,
-                left_annotations=[cloudwatch.HorizontalAnnotation(value=days, label="alarm below")],
+                left=[metric.with_(label=name) for name, metric in metrics],
+                left_annotations=[
+                    cloudwatch.HorizontalAnnotation(value=self.config.expiry_alarm_days, label="alarm below")
+                ],
                 width=24,
             )
         )
 
-    def watch_secrets_manager_rotations(self, manifest_secret_arns: Sequence[str]) -> None:
-        """Alarm when Secrets Manager reports RotationFailed for one of these secrets."""
+    def add_alarm(self, alarm: cloudwatch.Alarm) -> None:
+        """Show an alarm made elsewhere (a set's expiry alarm) in the overview."""
+        self.alarms.append(alarm)
+
+    def watch_secrets_manager_rotations(
+        self, manifest_secret_arns: Sequence[str], *, prefix_match: bool = False
+    ) -> None:
+        """Alarm when Secrets Manager reports RotationFailed for one of these
+        secrets (or, with ``prefix_match``, for secrets whose ARN starts so)."""
+        secret_ids: list[Any] = (
+            [{"prefix": arn.rstrip("*")} for arn in manifest_secret_arns]
+            if prefix_match
+            else list(manifest_secret_arns)
+        )
         rule = events.Rule(
             self,
             "RotationFailedRule",
@@ -222,7 +219,7 @@ class Monitoring(Construct):
                 detail={
                     "eventSource": ["secretsmanager.amazonaws.com"],
                     "eventName": ["RotationFailed"],
-                    "additionalEventData": {"SecretId": list(manifest_secret_arns)},
+                    "additionalEventData": {"SecretId": secret_ids},
                 },
             ),
         )
@@ -307,6 +304,8 @@ class Monitoring(Construct):
         # No SourceAccount/SourceArn here: Amazon SNS documents that these
         # keys are not supported in a key policy for EventBridge-to-encrypted-
         # topic delivery; with them every event notification would be dropped.
+        if self.topic_key is None:
+            return
         self.topic_key.add_to_resource_policy(
             iam.PolicyStatement(
                 principals=[iam.ServicePrincipal(EVENTBRIDGE)],

@@ -9,7 +9,8 @@ Distributed Map children; it reads no secret value and decrypts nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aws_cdk import ArnFormat, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
@@ -41,6 +42,8 @@ class RekeyStateMachine(Construct):
     :param rotator_id: the rotator's id; the state machine is named
         ``<rotator_id>-rekey`` (unique per account and region, as the id is).
     :param manifest_secret_arns: the sets it may rotate.
+    :param manifest_conditions: conditions on them (a rotator's tag, when
+        the ARNs are a name pattern).
     :param log_retention: of its execution log group.
     """
 
@@ -51,6 +54,7 @@ class RekeyStateMachine(Construct):
         *,
         rotator_id: str,
         manifest_secret_arns: Sequence[str],
+        manifest_conditions: Mapping[str, Any] | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
@@ -78,7 +82,9 @@ class RekeyStateMachine(Construct):
         )
         self.role.add_to_policy(iam.PolicyStatement(actions=["secretsmanager:ListSecrets"], resources=["*"]))
         self.role.add_to_policy(
-            iam.PolicyStatement(actions=list(REKEY_SECRET_ACTIONS), resources=list(manifest_secret_arns))
+            iam.PolicyStatement(
+                actions=list(REKEY_SECRET_ACTIONS), resources=list(manifest_secret_arns), conditions=manifest_conditions
+            )
         )
         self.role.add_to_policy(iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.arn]))
         self.role.add_to_policy(iam.PolicyStatement(actions=list(CHILD_EXECUTION_ACTIONS), resources=[executions]))

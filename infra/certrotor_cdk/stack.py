@@ -20,6 +20,8 @@ class CertrotorStack(Stack):
     :param skip_bundling: use ``lambdas/`` as the asset without installing
         requirements; fast, for template tests and previews, not for deploys.
     :param architecture: ``arm64`` (default) or ``x86_64``.
+    :param allow_issuer_principal_patterns: opt-in for issuer principals with
+        wildcards (they match roles created later; docs/ISSUER.md).
     """
 
     def __init__(
@@ -30,6 +32,7 @@ class CertrotorStack(Stack):
         config: CertrotorConfig,
         skip_bundling: bool = False,
         architecture: str = "arm64",
+        allow_issuer_principal_patterns: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -46,30 +49,36 @@ class CertrotorStack(Stack):
             config=config,
             code=lambda_code(target, skip_bundling=skip_bundling),
             architecture=target.lambda_architecture,
+            allow_issuer_principal_patterns=allow_issuer_principal_patterns,
         )
         # The on-demand issuer exists only where someone may call it.
-        self.issuer: IssuerApi | None = None
-        if config.issuer_policies:
-            self.issuer = IssuerApi(
-                self,
-                "Issuer",
-                config=config,
-                function_settings=self.certrotor.function_settings,
-                ca_arn=self.certrotor.certificate_authority.arn,
-                certificates=self.certrotor.certificates,
-                rotation_function=self.certrotor.rotation.function,
-                monitoring=self.certrotor.monitoring,
-            )
+        self.issuer: IssuerApi | None = self.certrotor.issuer
+        if self.issuer is not None:
             CfnOutput(
                 self,
                 "IssuerUrl",
                 value=self.issuer.url.url,
                 description="On-demand issuer Function URL (AWS_IAM auth): POST /certificates, /sets/{name}/issue",
             )
+        # What a service stack needs to import this rotator
+        # (CertificateRotator.from_rotator_attributes).
+        CfnOutput(self, "RotatorId", value=self.certrotor.rotator_id, description="certrotor:rotator tag value")
+        CfnOutput(
+            self,
+            "RotationFunctionArn",
+            value=self.certrotor.rotation.function.function_arn,
+            description="The rotation Lambda sets name in their rotation schedule",
+        )
+        CfnOutput(
+            self,
+            "RotationRoleArn",
+            value=self.certrotor.rotation_role_arn,
+            description="The rotation function's role (the only non-reader allowed a set's private key)",
+        )
         CfnOutput(
             self,
             "CertificateAuthorityArn",
-            value=self.certrotor.certificate_authority.arn,
+            value=self.certrotor.certificate_authority_arn,
             description="The Private CA that issues the certificates",
         )
         CfnOutput(

@@ -45,6 +45,10 @@ _DNS = re.compile(
 _RATE = re.compile(r"^rate\((\d+) (hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A rotator's id: tag value, metric dimension and function-name part, unique
+# per account and region.
+_ROTATOR_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
+DEFAULT_ROTATOR_ID = "certrotor"
 # One item of a cron() hours field: *, H or H-H, each with an optional /step.
 _CRON_HOURS_ITEM = re.compile(r"^(\*|\d{1,2}(?:-\d{1,2})?)(?:/(\d{1,2}))?$")
 _DURATION = re.compile(r"^(\d{1,3})h$")
@@ -249,11 +253,17 @@ class CertrotorConfig:
     ca: CaConfig
     sets: tuple[CertificateSetConfig, ...]
     issuer_policies: tuple[IssuerPolicy, ...] = ()
-    service_name: str = "certrotor"
+    service_name: str = DEFAULT_ROTATOR_ID
     log_level: str = "INFO"
     log_retention_days: int = 30
     expiry_alarm_days: int = 7
     alarm_email: str | None = None
+
+    @property
+    def rotator_id(self) -> str:
+        """The rotator's id: ``service_name``, the value of every set's
+        ``certrotor:rotator`` tag and the metrics' ``service`` dimension."""
+        return self.service_name
 
     def set_named(self, name: str) -> CertificateSetConfig:
         """The set whose manifest secret has this name."""
@@ -757,12 +767,30 @@ def _email(value: Any) -> str | None:
     return str(value)
 
 
-def load_config(data: Mapping[str, Any]) -> CertrotorConfig:
-    """Validate a plain mapping (cdk.json context, a JSON file, an env value)."""
+def check_rotator_id(value: Any) -> str:
+    """A validated rotator id: 1-32 lowercase letters, digits and inner hyphens."""
+    _require(
+        isinstance(value, str) and bool(_ROTATOR_ID.match(value)),
+        f"rotator_id: {value!r} is not 1-32 lowercase letters, digits and inner hyphens",
+    )
+    return str(value)
+
+
+def load_set(data: Mapping[str, Any]) -> CertificateSetConfig:
+    """Validate one certificate set on its own (a set's spec, see certrotor.spec)."""
+    return _set(data, 0)
+
+
+def load_config(data: Mapping[str, Any], *, require_sets: bool = True) -> CertrotorConfig:
+    """Validate a plain mapping (cdk.json context, a JSON file, an env value).
+
+    ``require_sets=False`` accepts a configuration without sets: a rotator's
+    own settings, whose sets are declared where their services live.
+    """
     _require(isinstance(data, Mapping), "config: expected an object")
     _unknown(data, set(CertrotorConfig.__dataclass_fields__), "config")
-    raw_sets = data.get("sets")
-    if not isinstance(raw_sets, Sequence) or isinstance(raw_sets, str) or not raw_sets:
+    raw_sets = data.get("sets", () if not require_sets else None)
+    if not isinstance(raw_sets, Sequence) or isinstance(raw_sets, str) or (require_sets and not raw_sets):
         raise ConfigError("sets: at least one certificate set is needed")
     sets = tuple(_set(item, i) for i, item in enumerate(raw_sets))
     names = [s.name for s in sets]
@@ -809,10 +837,10 @@ def load_config(data: Mapping[str, Any]) -> CertrotorConfig:
     )
 
 
-def load_config_json(text: str) -> CertrotorConfig:
+def load_config_json(text: str, *, require_sets: bool = True) -> CertrotorConfig:
     """Parse and validate config serialized with `CertrotorConfig.to_json`."""
     try:
         data = parse_json(text, max_chars=MAX_CONFIG_CHARS, max_depth=MAX_CONFIG_DEPTH, what="config")
     except JsonRefused as exc:
         raise ConfigError(str(exc)) from None
-    return load_config(data)
+    return load_config(data, require_sets=require_sets)

@@ -39,6 +39,7 @@ class SecretInfo:
     rotation_enabled: bool
     versions: dict[str, tuple[str, ...]]
     tags: dict[str, str] = field(default_factory=dict)
+    description: str = ""
 
     def version_with(self, stage: str) -> str | None:
         return next((v for v, stages in self.versions.items() if stage in stages), None)

@@ -139,7 +139,8 @@ def test_log_retention_rounds_up_to_a_period_cloudwatch_accepts(days: int, expec
     assert log_retention(days) == expected
 
 
-def test_configuration_too_large_for_the_lambda_environment_is_refused_before_synth() -> None:
+def test_the_functions_environment_does_not_grow_with_the_sets() -> None:
+    # Given 40 sets (a count whose configuration overflowed Lambda's 4 KB environment)
     data = copy.deepcopy(MINIMAL)
     data["sets"] = [
         {
@@ -149,7 +150,8 @@ def test_configuration_too_large_for_the_lambda_environment_is_refused_before_sy
         }
         for i in range(40)
     ]
-    stack = Stack(App(), "TooBig")
-
-    with pytest.raises(ConfigError, match="4,096-byte limit"):
-        Certrotor(stack, "Certrotor", config=load_config(data), code=lambda_.Code.from_inline("x"))
+    stack = Stack(App(), "Many")
+    # When the construct is built, then no set travels in the environment
+    certrotor = Certrotor(stack, "Certrotor", config=load_config(data), code=lambda_.Code.from_inline("x"))
+    variables = stack.resolve(certrotor.function_settings.environment)
+    assert "service-" not in json.dumps(variables)

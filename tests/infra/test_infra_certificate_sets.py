@@ -111,17 +111,18 @@ def test_rotation_schedule_carries_the_configured_expression_window_and_immediac
     )
 
 
-def test_rotation_schedule_waits_for_the_invoke_permission_and_the_part_secrets(main: Any) -> None:
+def test_rotation_schedule_waits_for_the_part_secrets(main: Any) -> None:
     cert = certificate(main, "mtls/ledger")
     schedule = main.resources[main.stack.get_logical_id(cert.rotation_schedule)]
 
     depends_on = set(schedule["DependsOn"])
 
     assert {main.logical_id(s) for s in cert.part_secrets} <= depends_on
-    assert any("InvokeBySecretsManager" in d for d in depends_on)
 
 
-def test_secrets_manager_may_invoke_the_rotation_function_from_this_account_only(main: Any) -> None:
+def test_secrets_manager_may_invoke_the_rotation_function_for_this_accounts_secrets_only(main: Any) -> None:
+    # One permission for the fleet (a function policy holds about 45 per-set
+    # statements); the function serves only manifests tagged with its id.
     main.template.resource_properties_count_is(
         "AWS::Lambda::Permission",
         {
@@ -129,8 +130,22 @@ def test_secrets_manager_may_invoke_the_rotation_function_from_this_account_only
             "Principal": "secretsmanager.amazonaws.com",
             "FunctionName": main.resolve(main.stack.certrotor.rotation.function.function_arn),
             "SourceAccount": {"Ref": "AWS::AccountId"},
+            "SourceArn": {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":secretsmanager:",
+                        {"Ref": "AWS::Region"},
+                        ":",
+                        {"Ref": "AWS::AccountId"},
+                        ":secret:*",
+                    ],
+                ]
+            },
         },
-        len(SET_NAMES),
+        1,
     )
 
 
@@ -162,7 +177,8 @@ def test_rotation_function_environment_is_settings_only(main: Any) -> None:
     variables = function["Properties"]["Environment"]["Variables"]
 
     assert variables == {
-        "CERTROTOR_CONFIG": main.config.to_json(),
+        # The rotator's settings; each set's spec is on its manifest.
+        "CERTROTOR_CONFIG": main.stack.certrotor.config.to_json(),
         "CERTROTOR_CA_ARN": main.config.ca.arn,
         "POWERTOOLS_SERVICE_NAME": "certrotor",
         "POWERTOOLS_LOG_LEVEL": "INFO",

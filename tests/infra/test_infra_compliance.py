@@ -11,6 +11,7 @@ import pytest
 from aws_cdk.assertions import Annotations, Match
 
 from certrotor_cdk.rekey import child_executions_nag
+from certrotor_cdk.rotator import TAGGED_RESOURCES_REGEX
 
 NAG_RULE = Match.string_like_regexp("AwsSolutions-.*")
 # CDK's Function adds DependsOn its role although Role is already a GetAtt;
@@ -57,15 +58,24 @@ def test_every_suppression_states_its_reason(synth: Any) -> None:
 def test_only_the_reviewed_rules_are_suppressed(synth: Any) -> None:
     rules = {s["id"] for s in nag_suppressions(synth)}
 
-    assert rules <= {"AwsSolutions-IAM5", "AwsSolutions-L1", "AwsSolutions-S1", "AwsSolutions-SMG4"}
+    assert rules <= {
+        "AwsSolutions-IAM5",
+        "AwsSolutions-L1",
+        "AwsSolutions-S1",
+        "AwsSolutions-SMG4",
+        "HIPAA.Security-SecretsManagerRotationEnabled",
+        "NIST.800.53.R5-SecretsManagerRotationEnabled",
+    }
 
 
-def test_wildcard_resource_suppression_covers_only_resource_star(synth: Any) -> None:
-    # Besides Resource::*, only the re-key state machine's own child executions.
+def test_wildcard_resource_suppression_covers_only_resource_star_or_tagged_names(synth: Any) -> None:
+    # Besides Resource::*: names conditioned on the rotator's tag, and the
+    # re-key state machine's own child executions.
     children = child_executions_nag(synth.stack, f"{synth.config.service_name}-rekey")
+    allowed = (["Resource::*"], [{"regex": TAGGED_RESOURCES_REGEX}], [children])
     for suppression in nag_suppressions(synth):
         if suppression["id"] == "AwsSolutions-IAM5":
-            assert suppression["applies_to"] in (["Resource::*"], [children])
+            assert suppression["applies_to"] in allowed, suppression
 
 
 def test_cfn_lint_finds_nothing(infra_app: Any) -> None:

@@ -70,34 +70,56 @@ def service_arn(cluster: str, service: str) -> Any:
     }
 
 
+def tagged(service: str, resource: str) -> Any:
+    """Every resource of a kind in the stack's account and region, as the tag-conditioned statements name them."""
+    separator = ":" if service == "secretsmanager" else "/"
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                f":{service}:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                f":{resource}{separator}*",
+            ],
+        ]
+    }
+
+
+ROTATOR = {"aws:ResourceTag/certrotor:rotator": "certrotor"}
+PART = {"aws:ResourceTag/certrotor:rotator-part": "certrotor"}
+VIA = VIA_SECRETS_MANAGER["StringEquals"]
+
+
 def expected_rotation_grants(synth: Any) -> set[tuple[str, str, str]]:
-    """The runtime contract of the rotation function, written out by hand."""
+    """The runtime contract of the rotation function, written out by hand:
+    every set's resources reached by tag, so no statement names a set."""
     ca = synth.config.ca.arn
-    issue_templates = {
-        "tls/orders": "EndEntityServerAuthCertificate/V1",
-        "tls/payments": "EndEntityServerAuthCertificate/V1",
-        "mtls/ledger": "EndEntityCertificate/V1",
-    }
-    services = {
-        "tls/orders": [("main", "orders")],
-        "tls/payments": [],
-        "mtls/ledger": [("main", "ledger"), ("batch", "ledger-worker")],
-    }
+    secrets, keys = key(tagged("secretsmanager", "secret")), key(tagged("kms", "key"))
+    manifest_actions = SECRET_ACTIONS - {"secretsmanager:TagResource"}
     expected = set()
-    for name, template in issue_templates.items():
-        cert = certificate(synth, name)
-        for secret in cert.secrets:
-            ref = synth.resolve(secret.secret_arn)
-            expected |= {(a, key(ref), key(None)) for a in SECRET_ACTIONS}
-        for kms_key in (cert.certificate_key, cert.private_key_key):
-            ref = synth.resolve(kms_key.key_arn)
-            expected |= {(a, key(ref), key(VIA_SECRETS_MANAGER)) for a in KMS_ACTIONS}
-        issue_condition = {"StringEquals": {"acm-pca:TemplateArn": template_arn(synth, template)}}
-        expected.add(("acm-pca:IssueCertificate", key(ca), key(issue_condition)))
-        expected |= {(a, key(ca), key(None)) for a in CA_READ_ACTIONS}
-        for cluster, service in services[name]:
-            arn = service_arn(cluster, service)
-            expected |= {(a, key(arn), key(None)) for a in ("ecs:UpdateService", "ecs:DescribeServices")}
+    for tag in (ROTATOR, PART):
+        expected |= {(a, secrets, key({"StringEquals": tag})) for a in manifest_actions}
+        expected |= {(a, keys, key({"StringEquals": {**tag, **VIA}})) for a in KMS_ACTIONS}
+    tag_keys = {"ForAllValues:StringEquals": {"aws:TagKeys": ["certrotor:issuing", "certrotor:redeployed"]}}
+    expected.add(("secretsmanager:TagResource", secrets, key({"StringEquals": ROTATOR, **tag_keys})))
+    templates = [
+        template_arn(synth, t)
+        for t in ("EndEntityServerAuthCertificate/V1", "EndEntityClientAuthCertificate/V1", "EndEntityCertificate/V1")
+    ]
+    expected.add(("acm-pca:IssueCertificate", key(ca), key({"StringEquals": {"acm-pca:TemplateArn": templates}})))
+    expected |= {(a, key(ca), key(None)) for a in CA_READ_ACTIONS}
+    expected |= {
+        (a, key(tagged("ecs", "service")), key({"StringEquals": ROTATOR}))
+        for a in ("ecs:UpdateService", "ecs:DescribeServices")
+    }
+    # Services named in the JSON configuration are granted by ARN as well.
+    for cluster, service in (("main", "orders"), ("main", "ledger"), ("batch", "ledger-worker")):
+        arn = service_arn(cluster, service)
+        expected |= {(a, key(arn), key(None)) for a in ("ecs:UpdateService", "ecs:DescribeServices")}
     rotation = synth.stack.certrotor.rotation
     log_group = synth.resolve(rotation.log_group.log_group_arn)
     expected |= {(a, key(log_group), key(None)) for a in LOG_ACTIONS}
@@ -109,6 +131,28 @@ def test_rotation_role_has_exactly_the_runtime_contract(main: Any) -> None:
     statements = main.role_statements(main.stack.certrotor.rotation.role)
 
     assert grants(statements) == expected_rotation_grants(main)
+
+
+def test_the_rotation_role_does_not_grow_with_the_sets(main: Any, created_ca: Any) -> None:
+    # Three sets and one set: the same tag-based statements (services aside)
+    def shape(synth: Any) -> set[tuple[str, str]]:
+        statements = synth.role_statements(synth.stack.certrotor.rotation.role)
+        return {(a, c) for a, r, c in grants(statements) if not a.startswith("ecs:") and not a.startswith("logs:")}
+
+    assert {a for a, _ in shape(main)} == {a for a, _ in shape(created_ca)}
+
+
+def test_tag_resource_is_only_for_manifests_and_the_keys_the_rotation_writes(main: Any) -> None:
+    statements = main.role_statements(main.stack.certrotor.rotation.role)
+
+    (tagging,) = [s for s in statements if "secretsmanager:TagResource" in s["Action"]]
+
+    assert tagging["Action"] == ["secretsmanager:TagResource"]
+    assert tagging["Condition"]["StringEquals"] == ROTATOR
+    assert tagging["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] == [
+        "certrotor:issuing",
+        "certrotor:redeployed",
+    ]
 
 
 def test_rotation_role_may_not_remove_tags_from_secrets(main: Any) -> None:
@@ -126,7 +170,7 @@ def test_rotation_role_uses_the_set_keys_only_to_generate_data_keys_and_decrypt(
 
     assert kms
     assert {a for s in kms for a in s["Action"]} == {"kms:Decrypt", "kms:GenerateDataKey"}
-    assert all(s["Condition"] == VIA_SECRETS_MANAGER for s in kms)
+    assert all(s["Condition"]["StringEquals"]["kms:ViaService"] == VIA["kms:ViaService"] for s in kms)
 
 
 def test_issue_certificate_is_always_conditioned_on_a_template(main: Any) -> None:
@@ -139,12 +183,15 @@ def test_issue_certificate_is_always_conditioned_on_a_template(main: Any) -> Non
     assert all(s["Action"] == ["acm-pca:IssueCertificate"] for s in issuing)
 
 
-def test_redeploy_is_limited_to_the_configured_services(main: Any) -> None:
+def test_redeploy_is_limited_to_tagged_and_configured_services(main: Any) -> None:
     statements = main.role_statements(main.stack.certrotor.rotation.role)
 
-    ecs_resources = {key(r) for s in statements if "ecs:UpdateService" in s["Action"] for r in s["Resource"]}
+    ecs = [s for s in statements if "ecs:UpdateService" in s["Action"]]
 
-    assert ecs_resources == {
+    tagged_statements = [s for s in ecs if s.get("Condition")]
+    assert [s["Condition"] for s in tagged_statements] == [{"StringEquals": ROTATOR}]
+    by_arn = {key(r) for s in ecs if not s.get("Condition") for r in s["Resource"]}
+    assert by_arn == {
         key(service_arn("main", "orders")),
         key(service_arn("main", "ledger")),
         key(service_arn("batch", "ledger-worker")),
@@ -153,17 +200,11 @@ def test_redeploy_is_limited_to_the_configured_services(main: Any) -> None:
 
 def test_monitor_role_gets_only_the_manifest_values_and_decrypts_only_their_key(main: Any) -> None:
     monitor = main.stack.certrotor.monitor
-    expected = set()
-    for cert in main.stack.certrotor.certificates:
-        manifest = key(main.resolve(cert.manifest_secret.secret_arn))
-        expected |= {
-            ("secretsmanager:GetSecretValue", manifest, key(None)),
-            (
-                "kms:Decrypt",
-                key(main.resolve(cert.certificate_key.key_arn)),
-                key(VIA_SECRETS_MANAGER),
-            ),
-        }
+    secrets = key(tagged("secretsmanager", "secret"))
+    expected = {
+        ("secretsmanager:GetSecretValue", secrets, key({"StringEquals": ROTATOR})),
+        ("kms:Decrypt", key(tagged("kms", "key")), key({"StringEquals": {**ROTATOR, **VIA}})),
+    }
     trust = main.stack.certrotor.trust
     trust_secret = key(main.resolve(trust.secret.secret_arn))
     expected |= {
@@ -171,7 +212,7 @@ def test_monitor_role_gets_only_the_manifest_values_and_decrypts_only_their_key(
     }
     expected |= {(a, key(main.resolve(trust.key.key_arn)), key(VIA_SECRETS_MANAGER)) for a in KMS_ACTIONS}
     # Revoking superseded certificates (ca.revoke_superseded is "auto" here).
-    ca_arn = key(main.resolve(main.stack.certrotor.certificate_authority.arn))
+    ca_arn = key(main.config.ca.arn)
     expected |= {
         (a, ca_arn, key(None))
         for a in (
@@ -181,14 +222,14 @@ def test_monitor_role_gets_only_the_manifest_values_and_decrypts_only_their_key(
         )
     }
     only_record = {"ForAllValues:StringEquals": {"aws:TagKeys": ["certrotor:superseded"]}}
-    for cert in main.stack.certrotor.certificates:
-        manifest = key(main.resolve(cert.manifest_secret.secret_arn))
-        expected |= {
-            ("secretsmanager:DescribeSecret", manifest, key(None)),
-            ("secretsmanager:TagResource", manifest, key(only_record)),
-        }
+    expected |= {
+        ("secretsmanager:DescribeSecret", secrets, key({"StringEquals": ROTATOR})),
+        ("secretsmanager:TagResource", secrets, key({"StringEquals": ROTATOR, **only_record})),
+    }
     expected |= {(a, key(main.resolve(monitor.log_group.log_group_arn)), key(None)) for a in LOG_ACTIONS}
     expected |= {(a, key("*"), key(None)) for a in TRACING_ACTIONS}
+    # It finds its sets by tag: ListSecrets supports no resource-level permission.
+    expected |= {("secretsmanager:ListSecrets", key("*"), key(None))}
 
     assert grants(main.role_statements(monitor.role)) == expected
 
@@ -201,7 +242,22 @@ def test_monitor_role_writes_only_the_trust_bundle_and_tags_only_the_superseded_
     tags = [s for s in statements if "secretsmanager:TagResource" in s["Action"]]
 
     assert [s["Resource"] for s in writes] == [[trust_secret]]
-    assert [s["Condition"] for s in tags] == [{"ForAllValues:StringEquals": {"aws:TagKeys": ["certrotor:superseded"]}}]
+    assert [s["Condition"]["ForAllValues:StringEquals"] for s in tags] == [{"aws:TagKeys": ["certrotor:superseded"]}]
+
+
+def test_only_manifests_and_their_key_carry_the_rotator_tag(main: Any) -> None:
+    cert = certificate(main, "mtls/ledger")
+    resources = main.resources
+
+    def tags(construct: Any) -> dict[str, str]:
+        found = resources[main.logical_id(construct)]["Properties"].get("Tags", [])
+        return {t["Key"]: t["Value"] for t in found}
+
+    assert tags(cert.manifest_secret)["certrotor:rotator"] == "certrotor"
+    assert tags(cert.certificate_key)["certrotor:rotator"] == "certrotor"
+    for part in (*cert.part_secrets, cert.private_key_key):
+        assert "certrotor:rotator" not in tags(part)
+        assert tags(part)["certrotor:rotator-part"] == "certrotor"
 
 
 def test_function_roles_have_no_managed_policies(main: Any) -> None:
@@ -266,9 +322,8 @@ def test_identity_policies_use_resource_star_only_for_x_ray(synth_name: str, req
             assert set(statement["Action"]) in star_actions, logical_id
 
 
-def test_readers_may_read_the_manifest_chain_parts_and_trust_bundle_but_not_the_key(main: Any) -> None:
+def test_readers_may_read_the_manifest_and_chain_parts_but_not_the_key(main: Any) -> None:
     cert = certificate(main, "tls/orders")
-    trust = main.stack.certrotor.trust
     policies = main.resources_of_type("AWS::SecretsManager::ResourcePolicy")
     readable = {
         key(p["Properties"]["SecretId"])
@@ -276,6 +331,7 @@ def test_readers_may_read_the_manifest_chain_parts_and_trust_bundle_but_not_the_
         if "orders-task" in json.dumps(p["Properties"]["ResourcePolicy"])
     }
 
+    trust = main.stack.certrotor.trust
     assert readable == {
         key(main.resolve(s.secret_arn)) for s in [cert.manifest_secret, *cert.chain_secrets, trust.secret]
     }
@@ -284,12 +340,30 @@ def test_readers_may_read_the_manifest_chain_parts_and_trust_bundle_but_not_the_
 def test_reader_resource_policy_grants_get_and_describe_only(main: Any) -> None:
     trust = {"Ref": main.logical_id(main.stack.certrotor.trust.secret)}
     for logical_id, resource_type, statement in main.policy_statements():
-        if resource_type == "AWS::SecretsManager::ResourcePolicy":
+        if resource_type == "AWS::SecretsManager::ResourcePolicy" and statement["Effect"] == "Allow":
             # The trust bundle's readers only get its value.
             on_trust = main.resources[logical_id]["Properties"]["SecretId"] == trust
             allowed = {"secretsmanager:GetSecretValue"} | (set() if on_trust else {"secretsmanager:DescribeSecret"})
             assert set(statement["Action"]) == allowed
-            assert statement["Effect"] == "Allow"
+
+
+def test_the_private_key_is_denied_to_all_but_the_rotation_role_and_key_readers(main: Any) -> None:
+    for name, readers in (
+        ("tls/payments", []),
+        ("mtls/ledger", ["arn:aws:iam::210987654321:role/ledger-tls-terminator"]),
+    ):
+        cert = certificate(main, name)
+        policies = main.resources_of_type("AWS::SecretsManager::ResourcePolicy")
+        (policy,) = [
+            p
+            for p in policies.values()
+            if key(p["Properties"]["SecretId"]) == key(main.resolve(cert.private_key_secret.secret_arn))
+        ]
+        (deny,) = [s for s in policy["Properties"]["ResourcePolicy"]["Statement"] if s["Effect"] == "Deny"]
+        assert deny["Principal"] == {"AWS": "*"}
+        assert "secretsmanager:GetSecretValue" in deny["Action"]
+        allowed = deny["Condition"]["StringNotEquals"]["aws:PrincipalArn"]
+        assert allowed == [main.resolve(main.stack.certrotor.rotation_role_arn), *readers]
 
 
 def test_key_readers_may_read_only_the_private_key_secret(main: Any) -> None:
@@ -334,10 +408,11 @@ def test_key_readers_may_decrypt_with_the_private_key_key_only(main: Any) -> Non
     assert on_certificate_key == []
 
 
-def test_sets_without_readers_get_no_resource_policy(main: Any) -> None:
+def test_sets_without_readers_get_a_resource_policy_only_on_the_key(main: Any) -> None:
     cert = certificate(main, "tls/payments")
     secret_ids = {key(main.resolve(s.secret_arn)) for s in cert.secrets}
 
     policies = main.resources_of_type("AWS::SecretsManager::ResourcePolicy")
 
-    assert not {key(p["Properties"]["SecretId"]) for p in policies.values()} & secret_ids
+    with_policy = {key(p["Properties"]["SecretId"]) for p in policies.values()} & secret_ids
+    assert with_policy == {key(main.resolve(cert.private_key_secret.secret_arn))}

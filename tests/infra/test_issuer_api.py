@@ -15,6 +15,7 @@ from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from certrotor.config import load_config
+from certrotor.errors import ConfigError
 from certrotor_cdk.issuer_api import IssuerApi
 from certrotor_cdk.stack import CertrotorStack
 
@@ -34,13 +35,25 @@ def issuer_stack(tmp_path_factory: pytest.TempPathFactory) -> tuple[Stack, Templ
     # Our own stack adds the issuer when the config has issuer policies.
     config = load_config({**copy.deepcopy(MAIN_CONFIG), "issuer_policies": POLICIES})
     stack = CertrotorStack(
-        app, "Issuer", config=config, skip_bundling=True, env={"account": ACCOUNT, "region": "us-east-1"}
+        app,
+        "Issuer",
+        config=config,
+        skip_bundling=True,
+        env={"account": ACCOUNT, "region": "us-east-1"},
+        allow_issuer_principal_patterns=True,
     )
     assert isinstance(stack.issuer, IssuerApi)
     Aspects.of(app).add(AwsSolutionsChecks())
     assembly = app.synth()
     template = json.loads(Path(assembly.get_stack_artifact(stack.artifact_id).template_full_path).read_text())
     return stack, Template.from_json(template)
+
+
+def test_a_principal_pattern_needs_the_opt_in() -> None:
+    # A pattern matches roles anyone allowed to create roles could add later.
+    config = load_config({**copy.deepcopy(MAIN_CONFIG), "issuer_policies": POLICIES})
+    with pytest.raises(ConfigError, match=r"billing-\*.*allow_issuer_principal_patterns"):
+        CertrotorStack(App(), "NoOptIn", config=config, skip_bundling=True)
 
 
 def resources(template: Template, kind: str) -> list[dict[str, Any]]:
@@ -101,22 +114,33 @@ def test_the_function_issues_only_with_the_policies_templates(issuer_stack: tupl
     ]
 
 
-def test_the_function_cannot_read_any_private_key(issuer_stack: tuple[Stack, Template]) -> None:
+def test_the_function_reads_only_secrets_tagged_as_its_rotators_manifests(
+    issuer_stack: tuple[Stack, Template],
+) -> None:
+    # Private keys carry certrotor:rotator-part, never certrotor:rotator, and
+    # their resource policy denies everyone but the rotation role.
     _, template = issuer_stack
-    reads = [s for s in issuer_statements(template) if "secretsmanager:GetSecretValue" in s["Action"]]
-    secrets = [s["Resource"]["Ref"] for s in reads]
-    assert len(secrets) == 3
-    assert all("Manifest" in ref and "PrivateKey" not in ref for ref in secrets)
+    reads = [s for s in issuer_statements(template) if any(a.startswith("secretsmanager:") for a in s["Action"])]
+    assert reads
+    for statement in reads:
+        assert statement["Condition"] == {"StringEquals": {"aws:ResourceTag/certrotor:rotator": "certrotor"}}
 
 
-def test_the_function_may_describe_and_read_the_manifests_it_reports_on(issuer_stack: tuple[Stack, Template]) -> None:
+def test_the_function_may_describe_read_and_rotate_the_manifests_it_reports_on(
+    issuer_stack: tuple[Stack, Template],
+) -> None:
     _, template = issuer_stack
-    # Status reads the pending version (DescribeSecret) and the current manifest.
+    # Status reads the pending version (DescribeSecret) and the current
+    # manifest; issue-now starts a rotation.
     reads = [s for s in issuer_statements(template) if "secretsmanager:GetSecretValue" in s["Action"]]
 
     assert reads
     for statement in reads:
-        assert sorted(statement["Action"]) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+        assert sorted(statement["Action"]) == [
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:RotateSecret",
+        ]
 
 
 def test_quota_use_alarms_at_eighty_percent(issuer_stack: tuple[Stack, Template]) -> None:

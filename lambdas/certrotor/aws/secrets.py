@@ -26,13 +26,26 @@ class SecretStore:
     def describe(self, secret_id: str) -> SecretInfo:
         with aws_call(f"DescribeSecret {secret_id}"):
             resp = self._client.describe_secret(SecretId=secret_id)
-        return SecretInfo(
-            arn=resp["ARN"],
-            name=resp["Name"],
-            rotation_enabled=bool(resp.get("RotationEnabled", False)),
-            versions={v: tuple(s) for v, s in resp.get("VersionIdsToStages", {}).items()},
-            tags={t["Key"]: t["Value"] for t in resp.get("Tags", [])},
-        )
+        return _secret_info(resp, resp.get("VersionIdsToStages", {}))
+
+    def list_tagged(self, key: str, value: str) -> list[SecretInfo]:
+        """Every secret tagged ``key`` = ``value`` (ListSecrets pages of 100)."""
+        found: list[SecretInfo] = []
+        kwargs: dict[str, Any] = {
+            "Filters": [{"Key": "tag-key", "Values": [key]}, {"Key": "tag-value", "Values": [value]}],
+            "MaxResults": 100,
+        }
+        while True:
+            with aws_call(f"ListSecrets tagged {key}={value}"):
+                resp = self._client.list_secrets(**kwargs)
+            for item in resp.get("SecretList", []):
+                info = _secret_info(item, item.get("SecretVersionsToStages", {}))
+                # The filters match the key and the value on any tags; keep exact pairs.
+                if info.tags.get(key) == value:
+                    found.append(info)
+            if not resp.get("NextToken"):
+                return found
+            kwargs["NextToken"] = resp["NextToken"]
 
     def get(self, secret_id: str, version: str | None = None, stage: str | None = None) -> SecretValue:
         """One secret value, by VersionId or by stage (AWSCURRENT if neither)."""
@@ -118,3 +131,15 @@ class SecretStore:
     def tag(self, secret_id: str, key: str, value: str) -> None:
         with aws_call(f"TagResource {secret_id}"):
             self._client.tag_resource(SecretId=secret_id, Tags=[{"Key": key, "Value": value}])
+
+
+def _secret_info(resp: dict[str, Any], versions: dict[str, Any]) -> SecretInfo:
+    """DescribeSecret or a ListSecrets entry, reduced."""
+    return SecretInfo(
+        arn=resp["ARN"],
+        name=resp["Name"],
+        rotation_enabled=bool(resp.get("RotationEnabled", False)),
+        versions={v: tuple(s) for v, s in versions.items()},
+        tags={t["Key"]: t["Value"] for t in resp.get("Tags", [])},
+        description=str(resp.get("Description", "")),
+    )

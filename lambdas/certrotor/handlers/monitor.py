@@ -10,6 +10,7 @@ is missing from it (first run after deploy, or a CA renewed under a new root).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -24,6 +25,7 @@ from certrotor.handlers.tracing import make_tracer
 from certrotor.services.expiry import check_expiry
 from certrotor.services.supersede import SupersededRevoker, revocation_enabled
 from certrotor.services.trust import TrustStore, ensure_ca, rotator_id
+from certrotor.spec import list_set_specs, with_sets
 
 logger = Logger()
 metrics = Metrics(namespace="certrotor")
@@ -34,6 +36,12 @@ tracer = make_tracer()
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     wired = adapters()
+    config = wired.settings.config
+    specs, problems = list_set_specs(wired.secrets, config.rotator_id)
+    for problem in problems:
+        logger.warning("set has no usable spec", extra={"problem": problem})
+    # The sets are those tagged with this rotator's id, read from their manifests.
+    wired = dataclasses.replace(wired, settings=dataclasses.replace(wired.settings, config=with_sets(config, specs)))
     trust = _refresh_trust(wired)
     superseded = _revoke_superseded(wired)
     states = check_expiry(wired.settings.config, wired.secrets, lambda: dt.datetime.now(dt.UTC))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from certrotor.aws.pca import PrivateCA
@@ -18,6 +18,7 @@ from certrotor.errors import CertrotorError, RotationError
 from certrotor.handlers.runtime import adapters, client
 from certrotor.handlers.tracing import make_tracer
 from certrotor.services.rotation import KnownVersions, RotationRequest, RotationService, Step
+from certrotor.spec import set_name_of
 
 logger = Logger()
 metrics = Metrics(namespace="certrotor")  # set here: a disabled Metrics never clears, and its 100th value serializes
@@ -80,13 +81,13 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         result = rotation_service().run(request, remaining_seconds=remaining)
     except CertrotorError as exc:
         logger.error("rotation step failed", extra={"error_type": type(exc).__name__, "reason": str(exc)})
-        metrics.add_metric(name="RotationFailed", unit=MetricUnit.Count, value=1)
+        _count_failure(request.secret_id)
         raise
     except Exception as exc:
         # Not one of ours: a bug or an untranslated library error. Its message
         # could carry anything, so only its type is logged.
         logger.error("rotation step failed unexpectedly", extra={"error_type": type(exc).__name__})
-        metrics.add_metric(name="RotationFailed", unit=MetricUnit.Count, value=1)
+        _count_failure(request.secret_id)
         raise
     logger.info("rotation step done", extra={"set": result.set_name, "action": result.action, "serial": result.serial})
     metrics.add_metric(name="RotationStepSucceeded", unit=MetricUnit.Count, value=1)
@@ -102,3 +103,11 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         "redeployed": result.redeployed,
         "redeploy_failures": result.redeploy_failures,
     }
+
+
+def _count_failure(secret_id: str) -> None:
+    """RotationFailed for the rotator, and once more with the set as a dimension
+    (``RotatingCertificate.metric_rotation_failed``)."""
+    metrics.add_metric(name="RotationFailed", unit=MetricUnit.Count, value=1)
+    with single_metric(name="RotationFailed", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
+        metric.add_dimension(name="CertificateSet", value=set_name_of(secret_id)[:250] or "unknown")

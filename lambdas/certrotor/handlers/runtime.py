@@ -40,7 +40,9 @@ class Settings:
         raw = env.get(CONFIG_ENV)
         if not raw:
             raise ConfigError(f"{CONFIG_ENV} is not set")
-        config = load_config_json(raw)
+        # The rotator's own settings; each set's spec is read from its
+        # manifest (certrotor.spec), so sets never travel here.
+        config = load_config_json(raw, require_sets=False)
         ca_arn = env.get(CA_ARN_ENV) or config.ca.arn
         if not ca_arn:
             raise ConfigError(f"{CA_ARN_ENV} is not set and the config names no CA ARN")

@@ -10,12 +10,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from certrotor.config import CaConfig, CertrotorConfig, load_config
-from certrotor.fleet import ROTATOR_TAG
 from certrotor.layout.manifest import INITIAL_VALUE
 from certrotor.local.ca import LocalCA
 from certrotor.local.emulator import ACCOUNT, Emulator
 from certrotor.pki.bundle import cert_to_pem
 from certrotor.services.trust import TrustStore, ensure_ca, rotator_id
+from certrotor.spec import PART_TAG, ROTATOR_TAG, SET_TAG, spec_description
 
 ROTATION_FUNCTION = "certrotor-rotate"
 
@@ -64,9 +64,10 @@ class LocalEnvironment:
         return f"arn:aws:lambda:{self.emulator.region}:{ACCOUNT}:function:{ROTATION_FUNCTION}"
 
     def lambda_env(self) -> dict[str, str]:
-        """The rotation function's environment, as the stack sets it."""
+        """The rotation function's environment, as the stack sets it: the
+        rotator's settings without the sets (their specs live on their manifests)."""
         return {
-            "CERTROTOR_CONFIG": self.config.to_json(),
+            "CERTROTOR_CONFIG": replace(self.config, sets=()).to_json(),
             "CERTROTOR_CA_ARN": self.ca_arn,
             "POWERTOOLS_SERVICE_NAME": self.config.service_name,
             "POWERTOOLS_METRICS_NAMESPACE": "certrotor",
@@ -116,12 +117,20 @@ def create_sets(emulator: Emulator, config: CertrotorConfig, rotation_function_a
     for cert_set in config.sets:
         set_key = kms.create_key(Description=f"certrotor {cert_set.name}")["KeyMetadata"]["KeyId"]
         key_key = kms.create_key(Description=f"certrotor {cert_set.name} private key")["KeyMetadata"]["KeyId"]
-        for name, kms_key, description in (
-            (cert_set.name, set_key, "certrotor manifest"),
-            (cert_set.key_secret_name, key_key, "certrotor private key"),
-            *((name, set_key, "certrotor chain part") for name in cert_set.chain_secret_names),
+        # The manifest carries the set's spec and the rotator tag, as
+        # RotatingCertificate deploys it (certrotor.spec).
+        set_tag = {"Key": SET_TAG, "Value": cert_set.name}
+        part_tags = [{"Key": PART_TAG, "Value": config.rotator_id}, set_tag]
+        for name, kms_key, description, tags in (
+            (
+                cert_set.name,
+                set_key,
+                spec_description(cert_set),
+                [{"Key": ROTATOR_TAG, "Value": config.rotator_id}, set_tag],
+            ),
+            (cert_set.key_secret_name, key_key, "certrotor private key", part_tags),
+            *((name, set_key, "certrotor chain part", part_tags) for name in cert_set.chain_secret_names),
         ):
-            tags = [{"Key": ROTATOR_TAG, "Value": config.service_name}] if name == cert_set.name else []
             secrets.create_secret(
                 Name=name, KmsKeyId=kms_key, Description=description, SecretString=INITIAL_VALUE, Tags=tags
             )

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 
 from certrotor.aws.ledger import LedgerEntry
 from certrotor.config import CertrotorConfig, IssuerPolicy, template_arn
-from certrotor.errors import BundleError, ConfigError, IntegrityError, NotIssuedError
+from certrotor.errors import BundleError, ConfigError, IntegrityError, NotFoundError, NotIssuedError
 from certrotor.layout import Manifest
 from certrotor.pki.bundle import order_bundle, parse_certificates, serial_hex
 from certrotor.pki.policy import (
@@ -37,6 +37,7 @@ from certrotor.pki.policy import (
     select_policy,
 )
 from certrotor.ports import CURRENT, CertificateAuthorityPort, SecretPort, idempotency_token, pending_version
+from certrotor.spec import managed_set
 
 Clock = Callable[[], dt.datetime]
 
@@ -251,8 +252,8 @@ class ManagedSets:
         policy = select_policy(self._config.issuer_policies, caller, self._home_account)
         check_set_allowed(policy, set_name)
         try:
-            self._config.set_named(set_name)
-        except ConfigError:
+            managed_set(self._config, self._secrets, set_name)
+        except (ConfigError, NotFoundError):
             raise RequestRefused(Rule.UNKNOWN_SET, f"no managed set named {set_name!r}") from None
         return caller, policy
 

@@ -49,6 +49,7 @@ from certrotor.ports import (
 from certrotor.services.reader import SetReader
 from certrotor.services.trust import rotator_id, trust_secret_name
 from certrotor.services.verify import VerifiedSet, trust_anchor, verify_set
+from certrotor.spec import set_spec
 
 # Tags on the manifest secret that make retries safe across invocations.
 TAG_ISSUING = "certrotor:issuing"  # "<token> <certificate ARN>" once issued
@@ -179,11 +180,12 @@ class RotationService:
     def run(self, request: RotationRequest, remaining_seconds: Callable[[], float]) -> StepResult:
         if request.step is Step.SET:
             # Nothing to set: certificates are not installed into a service.
-            return StepResult(request.step, self._set_for_id(request.secret_id).name, "nothing to set")
+            # No spec needed: the set is checked at createSecret and testSecret.
+            return StepResult(request.step, self._set_name_for_id(request.secret_id), "nothing to set")
         if request.step is Step.TEST:
             return self._run_test(request)
         info = self._secrets.describe(request.secret_id)
-        cert_set = self._set_for(info.name)
+        cert_set = self._set_for(info.name, info)
         if not info.rotation_enabled:
             raise RotationError(f"rotation is not enabled for {info.name}")
         stages = info.versions.get(request.token)
@@ -202,7 +204,7 @@ class RotationService:
         DescribeSecret's."""
         pending = self._secrets.find(request.secret_id, request.token)
         if pending is None:
-            name = self._set_for_id(request.secret_id).name
+            name = self._set_name_for_id(request.secret_id)
             raise RotationError(f"{name} has no value at version {request.token}; createSecret did not complete")
         cert_set = self._set_for(pending.name)
         if CURRENT in pending.stages:
@@ -216,16 +218,25 @@ class RotationService:
             request.step, cert_set.name, "verified", verified.manifest.serial, verified.manifest.not_after
         )
 
-    def _set_for(self, name: str) -> CertificateSetConfig:
+    def _set_for(self, name: str, info: SecretInfo | None = None) -> CertificateSetConfig:
+        """The set's spec: from the config when it lists the sets, else from the
+        manifest's description and rotator tag (certrotor.spec), taken from
+        ``info`` when the step described the manifest already, else read with
+        one DescribeSecret (testSecret only)."""
         try:
-            return self._config.set_named(name)
-        except ConfigError:
-            raise RotationError(f"{name} is not a certificate set this function manages") from None
+            if self._config.sets:
+                return self._config.set_named(name)
+            return set_spec(info if info is not None else self._secrets.describe(name), self._config.rotator_id)
+        except ConfigError as exc:
+            raise RotationError(f"{name} is not a certificate set this function manages: {exc}") from None
 
-    def _set_for_id(self, secret_id: str) -> CertificateSetConfig:
-        """The set a SecretId names (Secrets Manager sends the ARN), without a call."""
+    def _set_name_for_id(self, secret_id: str) -> str:
+        """The set name a SecretId names (Secrets Manager sends the ARN), without
+        a call: checked against the config when it lists the sets; a rotator's
+        sets are checked by the steps that read their spec."""
         match = _ARN_NAME.match(secret_id)
-        return self._set_for(match.group("name") if match else secret_id)
+        name = match.group("name") if match else secret_id
+        return self._set_for(name).name if self._config.sets else name
 
     # -- createSecret ---------------------------------------------------------
 
