@@ -27,7 +27,7 @@ $(VENV)/bin/python:
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 
 # What make demo needs: the runtime packages and the emulator.
-$(LOCAL_STAMP): $(VENV)/bin/python requirements.txt requirements-local.txt pyproject.toml
+$(LOCAL_STAMP): $(VENV)/bin/python requirements.txt infra/certrotor_cdk/lambda-requirements.txt requirements-local.txt pyproject.toml
 	@echo "installing the runtime and the AWS emulator into $(VENV) ..."
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-local.txt
 	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .

@@ -1,12 +1,15 @@
 """Build the Lambda asset with pip on this machine, without Docker.
 
-The asset is the pinned runtime requirements (requirements.txt) installed
-as wheels for the Lambda platform, plus the certrotor package itself.
+The asset is the pinned runtime requirements (``lambda-requirements.txt``,
+package data of certrotor_cdk) installed as wheels for the Lambda platform,
+plus the installed certrotor package itself.
 ``pip install --platform ... --only-binary=:all:`` picks wheels built for the
 target (arm64 by default) whatever machine runs the synth, so a laptop, a CI
 runner and a build host produce the same asset.
 
-Installed requirements are cached in ``.bundle-cache/`` keyed on the
+Installed requirements are cached in the user cache directory
+(``$CERTROTOR_CACHE_DIR``, ``$XDG_CACHE_HOME/certrotor`` or
+``~/.cache/certrotor``), keyed on the
 requirements file and the target, so a repeat synth copies a directory
 instead of running pip. Everything is compiled to bytecode by an interpreter
 of the runtime's version when one is found (see ``bytecode``).
@@ -35,7 +38,6 @@ from certrotor_cdk.constants import (
     BUNDLE_CACHE_DIR,
     LAMBDA_PACKAGE_DIR,
     LAMBDA_REQUIREMENTS_FILE,
-    LAMBDA_SOURCE_DIR,
 )
 
 # Lambda's Python 3.13 runtime is Amazon Linux 2023, glibc 2.34.
@@ -233,14 +235,15 @@ class PipBundler:
 def lambda_code(target: BundleTarget, *, skip_bundling: bool = False) -> lambda_.Code:
     """The Lambda code asset: bundled with pip, or the bare source for fast synths.
 
-    With ``skip_bundling`` the asset is ``lambdas/`` as is: handlers resolve
-    but third-party imports do not, which is fine for template tests.
+    With ``skip_bundling`` the asset is the installed ``certrotor`` package
+    alone: handlers resolve but third-party imports do not, which is fine for
+    template tests. Both read the installed package, never a checkout.
     """
     if skip_bundling:
-        return lambda_.Code.from_asset(str(LAMBDA_SOURCE_DIR), exclude=_SOURCE_EXCLUDES)
+        return lambda_.Code.from_asset(str(_source_only(LAMBDA_PACKAGE_DIR, BUNDLE_CACHE_DIR)))
     bundler = PipBundler(target)
     return lambda_.Code.from_asset(
-        str(LAMBDA_SOURCE_DIR),
+        str(LAMBDA_PACKAGE_DIR),
         asset_hash_type=AssetHashType.CUSTOM,
         asset_hash=bundler.asset_hash(),
         bundling=BundlingOptions(
@@ -249,3 +252,30 @@ def lambda_code(target: BundleTarget, *, skip_bundling: bool = False) -> lambda_
             local=bundler,
         ),
     )
+
+
+def _source_only(package_dir: Path, cache_dir: Path) -> Path:
+    """A directory holding only a copy of the package (the unbundled asset),
+    in the cache, keyed on the package's content."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in package_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in files:
+        if path.suffix != ".pyc":
+            digest.update(str(path.relative_to(package_dir)).encode())
+            digest.update(path.read_bytes())
+    root = cache_dir / f"source-{digest.hexdigest()[:16]}"
+    if not (root / _COMPLETE_MARKER).exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="source-", dir=cache_dir))
+        try:
+            shutil.copytree(package_dir, staging / package_dir.name, ignore=shutil.ignore_patterns(*_SOURCE_EXCLUDES))
+            (staging / _COMPLETE_MARKER).write_text(package_dir.name)
+            shutil.rmtree(root, ignore_errors=True)
+            try:
+                os.replace(staging, root)
+            except OSError:
+                if not (root / _COMPLETE_MARKER).exists():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return root

@@ -7,18 +7,35 @@ together.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from aws_cdk import Duration
 
+import certrotor
 from certrotor.handlers.runtime import CA_ARN_ENV, CONFIG_ENV
 from certrotor.layout.manifest import INITIAL_VALUE
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-LAMBDA_SOURCE_DIR = REPO_ROOT / "lambdas"
-LAMBDA_PACKAGE_DIR = LAMBDA_SOURCE_DIR / "certrotor"
-LAMBDA_REQUIREMENTS_FILE = REPO_ROOT / "requirements.txt"
-BUNDLE_CACHE_DIR = REPO_ROOT / ".bundle-cache"
+# Everything the asset is built from comes from the installed packages,
+# never from a repository checkout: the Lambda code is the installed
+# ``certrotor`` package, its pinned requirements are package data here.
+LAMBDA_PACKAGE_DIR = Path(certrotor.__file__).resolve().parent
+LAMBDA_SOURCE_DIR = LAMBDA_PACKAGE_DIR.parent
+LAMBDA_REQUIREMENTS_FILE = Path(__file__).resolve().parent / "lambda-requirements.txt"
+CACHE_DIR_ENV = "CERTROTOR_CACHE_DIR"
+
+
+def user_cache_dir() -> Path:
+    """Where bundling caches installed wheels: ``$CERTROTOR_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/certrotor``, else ``~/.cache/certrotor``."""
+    explicit = os.environ.get(CACHE_DIR_ENV)
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "certrotor"
+
+
+BUNDLE_CACHE_DIR = user_cache_dir()
 
 # Context keys read by app.py.
 CONFIG_CONTEXT_KEY = "certrotor"

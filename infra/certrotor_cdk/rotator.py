@@ -10,7 +10,7 @@ or changing a set never changes the rotator's stack:
 - a set's spec is its manifest secret's description (``certrotor.spec``);
 - the rotator's access is by tag (ABAC): its role may touch the secrets,
   KMS keys and ECS services tagged ``certrotor:rotator`` (or, for a set's
-  key and chain parts, ``certrotor:rotator-part``) = its id;
+  key and chain parts, ``certrotor:part-of``) = its id;
 - Secrets Manager may invoke the function for secrets of this account and
   region (``SourceAccount`` and ``SourceArn``); the function serves only
   manifests tagged with its id.

@@ -29,7 +29,8 @@ from certrotor.ports import SecretInfo
 # Contract shared with the CDK constructs and the fleet tools.
 ROTATOR_TAG = FLEET_ROTATOR_TAG
 """On every manifest secret: the id of the rotator that serves the set."""
-PART_TAG = "certrotor:rotator-part"
+# Not prefixed "certrotor:rotator": ListSecrets' tag-key filter matches prefixes.
+PART_TAG = "certrotor:part-of"
 """On a set's key and chain secrets and its KMS keys: the rotator id."""
 SET_TAG = "certrotor:certificate-set"
 """On every resource of a set: the set's name."""

@@ -90,7 +90,7 @@ def tagged(service: str, resource: str) -> Any:
 
 
 ROTATOR = {"aws:ResourceTag/certrotor:rotator": "certrotor"}
-PART = {"aws:ResourceTag/certrotor:rotator-part": "certrotor"}
+PART = {"aws:ResourceTag/certrotor:part-of": "certrotor"}
 VIA = VIA_SECRETS_MANAGER["StringEquals"]
 
 
@@ -257,7 +257,7 @@ def test_only_manifests_and_their_key_carry_the_rotator_tag(main: Any) -> None:
     assert tags(cert.certificate_key)["certrotor:rotator"] == "certrotor"
     for part in (*cert.part_secrets, cert.private_key_key):
         assert "certrotor:rotator" not in tags(part)
-        assert tags(part)["certrotor:rotator-part"] == "certrotor"
+        assert tags(part)["certrotor:part-of"] == "certrotor"
 
 
 def test_function_roles_have_no_managed_policies(main: Any) -> None:

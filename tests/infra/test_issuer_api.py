@@ -117,7 +117,7 @@ def test_the_function_issues_only_with_the_policies_templates(issuer_stack: tupl
 def test_the_function_reads_only_secrets_tagged_as_its_rotators_manifests(
     issuer_stack: tuple[Stack, Template],
 ) -> None:
-    # Private keys carry certrotor:rotator-part, never certrotor:rotator, and
+    # Private keys carry certrotor:part-of, never certrotor:rotator, and
     # their resource policy denies everyone but the rotation role.
     _, template = issuer_stack
     reads = [s for s in issuer_statements(template) if any(a.startswith("secretsmanager:") for a in s["Action"])]

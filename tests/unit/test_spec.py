@@ -12,6 +12,7 @@ from certrotor.errors import ConfigError
 from certrotor.ports import SecretInfo
 from certrotor.spec import (
     DESCRIPTION_LIMIT,
+    PART_TAG,
     ROTATOR_TAG,
     SPEC_PREFIX,
     list_set_specs,
@@ -157,3 +158,9 @@ def test_a_config_listing_sets_needs_no_call_and_one_without_reads_the_manifest(
 )
 def test_a_secret_id_names_its_set(secret_id: str, name: str) -> None:
     assert set_name_of(secret_id) == name
+
+
+def test_the_part_tag_is_not_found_by_a_prefix_match_on_the_rotator_tag() -> None:
+    # ListSecrets' tag-key filter matches prefixes: fleet tools listing
+    # certrotor:rotator must never see a set's key or chain secrets.
+    assert not PART_TAG.startswith(ROTATOR_TAG)
