@@ -150,21 +150,25 @@ def test_issuing_is_granted_on_the_created_ca(created_ca: Any) -> None:
     issuing = [s for s in statements if "acm-pca:IssueCertificate" in s["Action"]]
 
     # The created CA, and the CA a CA rotation moves to (ca.next_arn).
-    assert [s["Resource"] for s in issuing] == [
-        [created_ca.resolve(certrotor.certificate_authority.arn)],
-        [NEXT_CA_ARN],
-    ]
+    assert [s["Resource"] for s in issuing] == [[created_ca.resolve(certrotor.certificate_authority.arn), NEXT_CA_ARN]]
 
 
-def test_the_next_ca_may_issue_only_the_sets_templates_and_the_monitor_may_revoke_on_it(created_ca: Any) -> None:
+def test_the_next_ca_may_issue_only_end_entity_templates_and_the_monitor_may_revoke_on_it(created_ca: Any) -> None:
     certrotor = created_ca.stack.certrotor
     rotation = created_ca.role_statements(certrotor.rotation.role)
     monitor = created_ca.role_statements(certrotor.monitor.role)
 
-    (issue,) = [s for s in rotation if s["Resource"] == [NEXT_CA_ARN] and "acm-pca:IssueCertificate" in s["Action"]]
+    (issue,) = [s for s in rotation if NEXT_CA_ARN in s["Resource"] and "acm-pca:IssueCertificate" in s["Action"]]
     revoke = [s for s in monitor if "acm-pca:RevokeCertificate" in s["Action"]]
 
+    # One rotator serves sets of every usage: the end-entity templates, never a CA's.
     assert issue["Condition"] == {
-        "StringEquals": {"acm-pca:TemplateArn": [template("EndEntityServerAuthCertificate/V1")]}
+        "StringEquals": {
+            "acm-pca:TemplateArn": [
+                template("EndEntityServerAuthCertificate/V1"),
+                template("EndEntityClientAuthCertificate/V1"),
+                template("EndEntityCertificate/V1"),
+            ]
+        }
     }
     assert [NEXT_CA_ARN in s["Resource"] for s in revoke] == [True]
