@@ -26,6 +26,7 @@ from typing import Any
 
 from certrotor.client.request import URL_ENV, FunctionUrlClient, IssuerHttpError, set_path
 from certrotor.errors import CertrotorError
+from certrotor.pki.bundle import colon_serial
 
 REVOCATION_REASONS = (
     "UNSPECIFIED",
@@ -78,12 +79,6 @@ def normalize_serial(text: str) -> str:
     if value.bit_length() > MAX_SERIAL_BITS:
         raise ValueError(f"{stripped!r} is longer than the 20 octets RFC 5280 section 4.1.2.2 allows")
     return format(value, "x")
-
-
-def colon_serial(serial: str) -> str:
-    """The serial as Private CA documents it: colon-separated byte pairs."""
-    padded = serial if len(serial) % 2 == 0 else "0" + serial
-    return ":".join(padded[i : i + 2] for i in range(0, len(padded), 2))
 
 
 # --------------------------------------------------------------------------

@@ -55,6 +55,12 @@ def serial_hex(cert: x509.Certificate) -> str:
     return format(cert.serial_number, "x")
 
 
+def colon_serial(serial: str) -> str:
+    """A hex serial as Private CA's RevokeCertificate takes it: colon-separated byte pairs."""
+    padded = serial if len(serial) % 2 == 0 else "0" + serial
+    return ":".join(padded[i : i + 2] for i in range(0, len(padded), 2))
+
+
 def _is_ca(cert: x509.Certificate) -> bool:
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)

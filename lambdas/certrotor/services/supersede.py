@@ -36,6 +36,7 @@ from typing import Protocol
 from certrotor.config import CertificateSetConfig, CertrotorConfig
 from certrotor.errors import AlreadyDoneError, CertrotorError, IntegrityError, NotIssuedError, RetryableError
 from certrotor.layout import Manifest
+from certrotor.pki.bundle import colon_serial
 from certrotor.ports import CURRENT, SecretPort
 from certrotor.services.rotation import TAG_REDEPLOYED
 
@@ -99,11 +100,6 @@ def revocation_enabled(config: CertrotorConfig, ca: RevokingCA) -> tuple[bool, s
         f"not revoking superseded certificates: CA {ca.ca_arn} publishes no CRL and no OCSP, so no relying "
         "party could see a revocation; enable either on the CA, or set ca.revoke_superseded to on"
     )
-
-
-def colon_serial(serial: str) -> str:
-    padded = serial if len(serial) % 2 == 0 else "0" + serial
-    return ":".join(padded[i : i + 2] for i in range(0, len(padded), 2))
 
 
 class SupersededRevoker:

@@ -16,6 +16,7 @@ from certrotor.handlers.monitor import lambda_handler
 from certrotor.layout import Manifest
 from certrotor.local.driver import LambdaContext, RotationDriver
 from certrotor.local.provision import LocalEnvironment
+from certrotor.pki.bundle import colon_serial
 from certrotor.services.rotation import TAG_REDEPLOYED
 from certrotor.services.supersede import TAG_SUPERSEDED, SupersededRecord, SupersededRevoker
 
@@ -49,11 +50,6 @@ class Clock:
 def serial_of(env: LocalEnvironment, name: str, stage: str = "AWSCURRENT") -> str:
     value = env.emulator.client("secretsmanager").get_secret_value(SecretId=name, VersionStage=stage)
     return Manifest.from_json(value["SecretString"]).serial
-
-
-def colon(serial: str) -> str:
-    padded = serial if len(serial) % 2 == 0 else "0" + serial
-    return ":".join(padded[i : i + 2] for i in range(0, len(padded), 2))
 
 
 @pytest.fixture
@@ -93,7 +89,7 @@ def test_the_superseded_certificate_is_revoked_exactly_once_after_its_grace(rota
     assert early.action.startswith("in grace")
     assert (due.action, due.serial) == ("revoked", first)
     assert again.action == "already revoked"
-    assert ca.revoked == [(colon(first), "SUPERSEDED")]
+    assert ca.revoked == [(colon_serial(first), "SUPERSEDED")]
     record = SupersededRecord.parse(tag(env, name, TAG_SUPERSEDED))
     assert record is not None and (record.serial, record.state, record.ca_arn) == (first, "revoked", env.ca_arn)
 
