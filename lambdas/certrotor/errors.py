@@ -45,10 +45,6 @@ class NotFoundError(AwsError):
     """The named secret, version, certificate or service does not exist."""
 
 
-class AlreadyDoneError(AwsError):
-    """AWS had already carried out this request (a certificate already revoked)."""
-
-
 class RetryableError(AwsError):
     """Throttling or a transient failure: trying again later may succeed."""
 

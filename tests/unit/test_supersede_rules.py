@@ -24,7 +24,7 @@ class FakeCA:
     def publishes_revocation(self) -> bool:
         return self.published
 
-    def revoke(self, certificate_serial: str, reason: str = "UNSPECIFIED") -> None:  # pragma: no cover
+    def revoke(self, certificate_serial: str, reason: str = "UNSPECIFIED") -> bool:  # pragma: no cover
         raise AssertionError("not called")
 
 

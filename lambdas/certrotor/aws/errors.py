@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
-from certrotor.errors import AlreadyDoneError, AwsError, NotFoundError, NotReadyError, RetryableError, ThrottledError
+from certrotor.errors import AwsError, NotFoundError, NotReadyError, RetryableError, ThrottledError
 
 _NOT_FOUND = {
     "ResourceNotFoundException",
@@ -37,8 +37,6 @@ def translate(exc: Exception, what: str) -> AwsError:
     code = error_code(exc)
     if code == "RequestInProgressException":
         return NotReadyError(f"{what}: not ready yet")
-    if code == "RequestAlreadyProcessedException":
-        return AlreadyDoneError(f"{what}: already done")
     if code in _NOT_FOUND:
         return NotFoundError(f"{what}: not found ({code})")
     if code in THROTTLING_CODES:

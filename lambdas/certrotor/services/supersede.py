@@ -25,7 +25,6 @@ paced (RevokeCertificate allows 20 per second per account; this uses at most
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -34,7 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from certrotor.config import CertificateSetConfig, CertrotorConfig
-from certrotor.errors import AlreadyDoneError, CertrotorError, IntegrityError, NotIssuedError, RetryableError
+from certrotor.errors import CertrotorError, IntegrityError, NotIssuedError, RetryableError
 from certrotor.layout import Manifest
 from certrotor.pki.bundle import colon_serial
 from certrotor.ports import CURRENT, SecretPort
@@ -186,9 +185,9 @@ class SupersededRevoker:
         intent = replace(record, state="revoking", at=self._now())
         self._secrets.tag(name, TAG_SUPERSEDED, intent.tag_value())
         self._pace()
-        # Revoked already (by a run that crashed before recording it): done.
-        with contextlib.suppress(AlreadyDoneError):
-            self._ca_for(record.ca_arn).revoke(colon_serial(record.serial), REASON)
+        # False when the CA had revoked it already (a run that crashed before
+        # recording it): done either way.
+        self._ca_for(record.ca_arn).revoke(colon_serial(record.serial), REASON)
         self.revocations += 1
         done = replace(record, state="revoked", at=self._now())
         self._secrets.tag(name, TAG_SUPERSEDED, done.tag_value())

@@ -34,9 +34,10 @@ class CountingCA:
     def publishes_revocation(self) -> bool:
         return self.real.publishes_revocation()
 
-    def revoke(self, certificate_serial: str, reason: str = "UNSPECIFIED") -> None:
-        self.real.revoke(certificate_serial, reason)
+    def revoke(self, certificate_serial: str, reason: str = "UNSPECIFIED") -> bool:
+        newly = self.real.revoke(certificate_serial, reason)
         self.revoked.append((certificate_serial, reason))
+        return newly
 
 
 class Clock:
