@@ -86,7 +86,6 @@ class KnownCa:
     arn: str
     status: str
     anchor: str  # the fingerprint of its anchor
-    chain_pem: str = ""
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,7 @@ class TrustDocument:
         """Add or update a CA and make its anchor trusted."""
         anchor = Anchor.of(anchor_of(ca_chain_pem))
         cas = [c for c in self.cas if c.arn != arn]
-        cas.append(KnownCa(arn, status, anchor.fingerprint, ca_chain_pem))
+        cas.append(KnownCa(arn, status, anchor.fingerprint))
         anchors = list(self.anchors)
         if all(a.fingerprint != anchor.fingerprint for a in anchors):
             anchors.append(anchor)
@@ -166,7 +165,9 @@ class TrustDocument:
                 {"pem": a.pem, "fingerprint_sha256": a.fingerprint, "subject": a.subject, "not_after": a.not_after}
                 for a in self.anchors
             ],
-            "cas": [{"arn": c.arn, "status": c.status, "anchor": c.anchor, "chain": c.chain_pem} for c in self.cas],
+            # Only what identifies each CA: the document must stay small (one
+            # secret value) however many CAs a rotator has known.
+            "cas": [{"arn": c.arn, "status": c.status, "anchor": c.anchor} for c in self.cas],
         }
         if self.ca_rotation is not None:
             data["ca_rotation"] = dict(self.ca_rotation)
@@ -190,9 +191,7 @@ class TrustDocument:
                 Anchor(str(a["pem"]), str(a["fingerprint_sha256"]), str(a["subject"]), str(a["not_after"]))
                 for a in data["anchors"]
             )
-            cas = tuple(
-                KnownCa(str(c["arn"]), str(c["status"]), str(c["anchor"]), str(c.get("chain", ""))) for c in data["cas"]
-            )
+            cas = tuple(KnownCa(str(c["arn"]), str(c["status"]), str(c["anchor"])) for c in data["cas"])
             document = cls(
                 rotator=str(data["rotator"]),
                 revision=int(data["revision"]),
@@ -255,7 +254,8 @@ def ensure_ca(
     before = store.load()
     known = before.ca(arn)
     if known is not None and (
-        known.status == CaStatus.RETIRED or (known.chain_pem == ca_chain_pem and before.trusts(arn))
+        known.status == CaStatus.RETIRED
+        or (known.anchor == fingerprint(anchor_of(ca_chain_pem)) and before.trusts(arn))
     ):
         return before, False
     keep = known.status if known is not None else status
