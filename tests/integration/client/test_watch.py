@@ -179,7 +179,9 @@ def watch(rotated, tmp_path) -> Iterator[Callable[..., Watching]]:
             args += ["--", *command]
         stderr_path = tmp_path / f"fetch-{len(started)}.log"
         with stderr_path.open("w") as stderr:
-            process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+            process = subprocess.Popen(
+                args, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True
+            )
         watching = Watching(process, directory, stderr_path)
         threading.Thread(target=watching.read_stdout, daemon=True).start()
         started.append(watching)
@@ -193,9 +195,18 @@ def watch(rotated, tmp_path) -> Iterator[Callable[..., Watching]]:
 
     yield start
     for watching in started:
-        if watching.process.poll() is None:
-            watching.process.kill()
-            watching.process.wait(10)
+        _stop_with_its_children(watching.process)
+
+
+def _stop_with_its_children(process: subprocess.Popen[str]) -> None:
+    """SIGTERM (forwarded to the command), then SIGKILL to the whole session, so no server outlives its test."""
+    if process.poll() is None:
+        process.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(5)
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
 
 
 def server(directory: Path) -> list[str]:
