@@ -20,6 +20,10 @@ export CERTROTOR_REQUIRE_BYTECODE := $(REQUIRE_BYTECODE)
 endif
 
 LOCAL_STAMP := $(VENV)/.installed-local
+# The CDK CLI as users run it, pinned, installed from npm next to the venv.
+CDK_CLI_VERSION := 2.1148.1
+CDK_CLI_DIR := .cdk-cli
+CDK_CLI := $(CDK_CLI_DIR)/node_modules/.bin/cdk
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit("certrotor needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -39,16 +43,21 @@ $(STAMP): $(LOCAL_STAMP) requirements-dev.txt
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-install: $(STAMP)
+$(CDK_CLI): Makefile
+	@echo "installing the CDK CLI (aws-cdk@$(CDK_CLI_VERSION)) into $(CDK_CLI_DIR) ..."
+	@npm install --silent --no-audit --no-fund --prefix $(CDK_CLI_DIR) aws-cdk@$(CDK_CLI_VERSION)
+	@touch $@
+
+install: $(STAMP) $(CDK_CLI)
 
 demo: $(LOCAL_STAMP)
 	@$(VENV)/bin/certrotor demo
 
-test: $(STAMP) lint
+test: $(STAMP) $(CDK_CLI) lint
 	$(PY) -m pytest -q
 
 # Everything but the slow real-bundle build.
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(CDK_CLI)
 	$(PY) -m pytest -q -m "not bundle"
 
 lint: $(STAMP)
@@ -71,4 +80,4 @@ bench: $(STAMP)
 	$(PY) bench/reload.py
 
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CDK_CLI_DIR) cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

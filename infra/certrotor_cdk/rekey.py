@@ -25,15 +25,17 @@ REKEY_SECRET_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:RotateS
 # A Distributed Map starts, watches and stops child executions of its own state machine.
 CHILD_EXECUTION_ACTIONS = ("states:DescribeExecution", "states:StopExecution")
 # How cdk-nag names that wildcard resource.
-CHILD_EXECUTIONS_NAG = "Resource::arn:<AWS::Partition>:states:{region}:{account}:execution:{name}/*"
+CHILD_EXECUTIONS_NAG = "Resource::arn:{partition}:states:{region}:{account}:execution:{name}/*"
 
 
 def child_executions_nag(stack: Stack, name: str) -> str:
-    """cdk-nag's name for the child-executions resource: the stack's region
-    and account as written, or their pseudo parameters."""
+    """cdk-nag's name for the child-executions resource: the stack's
+    partition, region and account as written (a known region fixes the
+    partition, as under the cdk CLI), or their pseudo parameters."""
+    partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
     region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
     account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
-    return CHILD_EXECUTIONS_NAG.format(region=region, account=account, name=name)
+    return CHILD_EXECUTIONS_NAG.format(partition=partition, region=region, account=account, name=name)
 
 
 class RekeyStateMachine(Construct):

@@ -409,7 +409,7 @@ class CertificateRotator(Construct):
         mine = Stack.of(self)
         if stack is mine:
             return self.ref
-        stack.add_dependency(mine, f"certificate sets need their rotator {self.rotator_id}")
+        stack.add_stack_dependency(mine, f"certificate sets need their rotator {self.rotator_id}")
         holder = Construct(scope, f"Rotator[{self.rotator_id}]")
         function = lambda_.Function.from_function_attributes(
             holder,
