@@ -71,6 +71,28 @@ class Faults:
 
 
 @pytest.fixture
+def make_env(emulator: Any, root_ca: Any) -> Any:
+    """A set of a rotator of its own: its CA does not join the trust bundle
+    the other tests' rotator shares in the session's emulator."""
+    import copy
+    import uuid
+
+    from certrotor.config import load_config
+    from certrotor.local.provision import DEFAULT_CONFIG, provision
+
+    def build() -> LocalEnvironment:
+        data = copy.deepcopy(DEFAULT_CONFIG)
+        prefix = uuid.uuid4().hex[:8]
+        data["service_name"] = f"r{prefix}"
+        data["sets"] = [
+            {**data["sets"][0], "name": f"t{prefix}/web", "services": [{"cluster": f"c{prefix}", "service": "web"}]}
+        ]
+        return provision(emulator, load_config(data), root_ca)
+
+    return build
+
+
+@pytest.fixture
 def faults(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
     """Injected throttling, and a simulated clock for the function's
     remaining time: backoff sleeps advance it instead of real time."""
