@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install demo test test-fast lint format synth bench clean
+.PHONY: install demo test test-fast lint format synth bench mutation clean
 
 # The Lambda asset's bytecode is compiled by the runtime's Python (3.13),
 # found on PATH or in pyenv (infra/certrotor_cdk/bytecode.py); name another
@@ -79,5 +79,15 @@ bench: $(STAMP)
 	$(PY) bench/issuance.py
 	$(PY) bench/reload.py
 
+# Mutation testing of the core (outside CI: tens of minutes). Ends with the
+# line "mutation: K killed, S survived of N (P%)"; see docs/TESTING.md.
+MUTATION_STAMP := $(VENV)/.installed-mutation
+$(MUTATION_STAMP): $(STAMP) requirements-mutation.txt
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-mutation.txt
+	@touch $@
+
+mutation: $(MUTATION_STAMP)
+	nice -n 19 $(PY) tools/mutation.py $(MUTATION_ARGS)
+
 clean:
-	rm -rf $(VENV) $(CDK_CLI_DIR) cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CDK_CLI_DIR) build/mutation cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -25,6 +25,9 @@ def test_the_demo_runs_the_whole_loop_and_exits_zero() -> None:
     # the CA rotation: a certificate served from each CA, no handshake failed
     assert "issued by certrotor demo subordinate CA G2" in done.stdout
     assert "handshakes, none failed" in done.stdout
+    # And a client set's certificate authenticated to a mutual-TLS server, which refused a client without one
+    assert "said: hello client " in done.stdout
+    assert "a client without a certificate: refused" in done.stdout
     assert done.stdout.rstrip().splitlines()[-1].startswith("demo OK")
     # And nothing of a private key was printed
     assert "PRIVATE KEY" not in done.stdout + done.stderr

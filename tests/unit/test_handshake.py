@@ -10,7 +10,12 @@ from certrotor.config import KeyAlgorithm
 from certrotor.errors import BundleError
 from certrotor.local.ca import LocalCA
 from certrotor.pki.bundle import Bundle
-from certrotor.pki.handshake import handshake_in_memory, memory_files
+from certrotor.pki.handshake import (
+    client_handshake_in_memory,
+    handshake_in_memory,
+    memory_files,
+    mutual_handshake_in_memory,
+)
 from certrotor.pki.keys import PrivateKey, generate_key, key_to_pem
 
 IssueSet = Callable[..., Bundle]
@@ -108,3 +113,53 @@ def test_memory_files_read_back_their_contents_and_vanish_afterwards() -> None:
         contents = [open(path).read() for path in paths]  # noqa: SIM115
     # Then each path read back its text while open
     assert contents == ["first", "second"]
+
+
+# -- client and both roles: mutual TLS ------------------------------------------
+
+
+def test_a_client_certificate_authenticates_to_a_mutual_tls_server(
+    issue_set: IssueSet, leaf_key: PrivateKey, root_ca: LocalCA
+) -> None:
+    # Given a leaf for client authentication only
+    bundle = issue_set(leaf_key, server_auth=False, client_auth=True)
+    # When it is the client's certificate in a mutual-TLS handshake
+    result = client_handshake_in_memory(key_to_pem(leaf_key), bundle.fullchain_pem, root_ca.pem)
+    # Then the server saw this leaf
+    assert result.serial == bundle.leaf.serial_number
+    assert result.version in ("TLSv1.2", "TLSv1.3")
+
+
+def test_a_server_only_certificate_fails_as_a_client(
+    issue_set: IssueSet, leaf_key: PrivateKey, root_ca: LocalCA
+) -> None:
+    bundle = issue_set(leaf_key, server_auth=True, client_auth=False)
+    with pytest.raises(
+        BundleError, match=r"server side: unsuitable certificate purpose \(certificate as the client's\)"
+    ):
+        client_handshake_in_memory(key_to_pem(leaf_key), bundle.fullchain_pem, root_ca.pem)
+
+
+def test_a_client_certificate_from_another_ca_is_refused_by_the_server(
+    issue_set: IssueSet, leaf_key: PrivateKey, other_root_ca: LocalCA
+) -> None:
+    bundle = issue_set(leaf_key, server_auth=False, client_auth=True)
+    with pytest.raises(BundleError, match="server side"):
+        client_handshake_in_memory(key_to_pem(leaf_key), bundle.fullchain_pem, other_root_ca.pem)
+
+
+def test_a_certificate_for_both_serves_and_authenticates_in_one_mutual_handshake(
+    issue_set: IssueSet, leaf_key: PrivateKey, root_ca: LocalCA
+) -> None:
+    bundle = issue_set(leaf_key, server_auth=True, client_auth=True)
+    result = mutual_handshake_in_memory(key_to_pem(leaf_key), bundle.fullchain_pem, root_ca.pem, "web.example.test")
+    assert result.serial == bundle.leaf.serial_number
+
+
+@pytest.mark.parametrize(("server_auth", "client_auth", "side"), [(True, False, "server"), (False, True, "client")])
+def test_a_certificate_for_one_role_fails_the_mutual_handshake(
+    issue_set: IssueSet, leaf_key: PrivateKey, root_ca: LocalCA, server_auth: bool, client_auth: bool, side: str
+) -> None:
+    bundle = issue_set(leaf_key, server_auth=server_auth, client_auth=client_auth)
+    with pytest.raises(BundleError, match=rf"{side} side: unsuitable certificate purpose \(certificate on both ends\)"):
+        mutual_handshake_in_memory(key_to_pem(leaf_key), bundle.fullchain_pem, root_ca.pem, "web.example.test")

@@ -117,13 +117,19 @@ class LocalCA:
         days: int = 30,
         not_before: dt.datetime | None = None,
         server_auth: bool = True,
+        client_auth: bool | None = None,
     ) -> x509.Certificate:
-        """An end-entity certificate for TLS with the given names."""
+        """An end-entity certificate for TLS with the given names: for server
+        authentication, client authentication (`client_auth`, by default when
+        not `server_auth`), or both."""
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
         sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
         builder = self._builder(subject, public_key, days, not_before)
-        eku = [ExtendedKeyUsageOID.SERVER_AUTH if server_auth else ExtendedKeyUsageOID.CLIENT_AUTH]
+        if client_auth is None:
+            client_auth = not server_auth
+        eku = [ExtendedKeyUsageOID.SERVER_AUTH] if server_auth else []
+        eku += [ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else []
         builder = (
             builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage(eku), critical=False)

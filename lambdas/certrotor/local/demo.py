@@ -7,8 +7,9 @@ the ECS redeploy, a new container start, and the served serial has changed;
 then a set delivered by reload: `certrotor-fetch --watch` supervises a running
 TLS server, a rotation reaches it without a redeploy (same PID, new serial,
 a client connected before the rotation still served); then the on-demand
-issuer: one CSR issuance and one issue-now; then every set of the demo CA
-re-keyed by the re-key state machine (Step Functions).
+issuer: one CSR issuance and one issue-now; then a `usage: client` set used as
+the client certificate of a mutual-TLS connection; then every set of the demo
+CA re-keyed by the re-key state machine (Step Functions); then a CA rotation.
 Exits 0 only if every step worked.
 """
 
@@ -34,6 +35,7 @@ from cryptography import x509
 
 from certrotor.config import load_config
 from certrotor.local.ca_demo import run_ca_rotation_demo
+from certrotor.local.demo_mtls import run_mutual_tls
 from certrotor.local.driver import RotationDriver, RotationReport
 from certrotor.local.emulator import Emulator
 from certrotor.local.gateway import run_issuer_demo
@@ -364,6 +366,7 @@ def run(story: Story) -> None:
             "On-demand issuance: a CSR whose key never leaves the client, then issue-now of the set",
             lambda: run_issuer_demo(env, say=story.say),
         )
+        mutual_tls_step(story, env, workdir, root_file)
         story.step(
             "Re-key every set of the demo CA on Step Functions (the deployed state machine's definition)",
             lambda: rekey_demo_ca(env, say=story.say),
@@ -414,11 +417,18 @@ def read_serial(env: LocalEnvironment, name: str) -> str:
     return SetReader(SecretStore(env.emulator.client("secretsmanager"))).read(name).manifest.serial
 
 
+def mutual_tls_step(story: Story, env: LocalEnvironment, workdir: Path, root_file: Path) -> None:
+    story.step(
+        "Mutual TLS: a client set, rotated and fetched, authenticates to a server holding the server set",
+        lambda: run_mutual_tls(env, workdir, root_file, fetch_command(), story.say),
+    )
+
+
 def run_demo(args: argparse.Namespace) -> int:
     # The functions' own logs and metrics would drown the story; the demo
     # runs them as Lambda would, with warnings only and metrics off.
     os.environ.update(QUIET_LAMBDA_ENV)
-    story = Story(total=9)
+    story = Story(total=10)
     print("certrotor demo: certificates from Private CA, through Secrets Manager, into a container")
     started = time.perf_counter()
     try:

@@ -4,7 +4,9 @@ Everything certrotor does locally goes through it over real HTTP with boto3,
 exactly as in AWS. The server runs in this process so that local mode can do
 the two things only Secrets Manager itself does (stage AWSPENDING on a new
 version with no value, and enable rotation without a runnable Lambda) and
-correct one emulator bug (see `_fix_default_version`).
+correct where moto deviates from AWS in ways certrotor's safety depends on
+(see `_fix_default_version`, `_refuse_rewriting_versions` and
+certrotor.local.private_ca).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import boto3
+
+from certrotor.local import private_ca
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -58,6 +62,7 @@ def _fix_default_version() -> None:
         SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage  # type: ignore[method-assign]
         _refuse_rewriting_versions(SecretsManagerBackend)
         _rotate_through_hook(SecretsManagerBackend)
+        private_ca.install()
         _patched = True
 
 
@@ -238,6 +243,11 @@ class Emulator:
 
         authority = get_backend("acm-pca")[ACCOUNT][self.region].certificate_authorities[ca_arn]
         return len(authority.issued_certificates)
+
+    def age_idempotency_tokens(self, seconds: float = private_ca.IDEMPOTENCY_WINDOW_SECONDS) -> None:
+        """Move every IssueCertificate IdempotencyToken use `seconds` into the
+        past (by default past Private CA's 5-minute window)."""
+        private_ca.LEDGER.age(seconds)
 
     def set_rotation_enabled(self, name: str, enabled: bool) -> None:
         self._secret(name).rotation_enabled = enabled

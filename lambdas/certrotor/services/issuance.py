@@ -25,7 +25,7 @@ from certrotor.aws.ledger import LedgerEntry
 from certrotor.config import CertrotorConfig, IssuerPolicy, template_arn
 from certrotor.errors import BundleError, ConfigError, IntegrityError, NotFoundError, NotIssuedError
 from certrotor.layout import Manifest
-from certrotor.pki.bundle import order_bundle, parse_certificates, serial_hex
+from certrotor.pki.bundle import check_usage, order_bundle, parse_certificates, serial_hex
 from certrotor.pki.policy import (
     Caller,
     PolicyDecision,
@@ -165,6 +165,9 @@ class CertificateIssuer:
         bundle = order_bundle(parse_certificates(issued.certificate_pem + "\n" + issued.chain_pem))
         if _spki(bundle.leaf.public_key()) != _spki(x509.load_pem_x509_csr(decision.csr_pem.encode()).public_key()):
             raise BundleError("Private CA returned a certificate for another key")
+        # The template decides what the certificate is for; never hand out one
+        # that cannot do what the policy issues it for.
+        check_usage(bundle, decision.usage)
         serial = serial_hex(bundle.leaf)
         entry = LedgerEntry(
             ca_arn=ca_arn,

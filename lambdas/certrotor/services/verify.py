@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from certrotor.config import CertificateSetConfig
+from certrotor.config import CertificateSetConfig, Usage
 from certrotor.errors import BundleError
 from certrotor.layout import AssembledSet, Manifest
 from certrotor.pki.bundle import (
@@ -23,7 +23,12 @@ from certrotor.pki.bundle import (
     parse_bundle,
     parse_certificates,
 )
-from certrotor.pki.handshake import HandshakeResult, handshake_in_memory
+from certrotor.pki.handshake import (
+    HandshakeResult,
+    client_handshake_in_memory,
+    handshake_in_memory,
+    mutual_handshake_in_memory,
+)
 from certrotor.pki.keys import key_from_pem
 
 
@@ -54,7 +59,9 @@ def verify_set(
 ) -> VerifiedSet:
     """Key matches leaf, chain verifies (to `anchor` if given, else to the
     bundle's own top certificate), leaf valid now; with `expected`, names and
-    usage as configured; with `handshake`, a real TLS handshake in memory."""
+    usage as configured; with `handshake`, a real TLS handshake in memory in
+    each role the configured usage allows (server, client of a mutual-TLS
+    server, or both; without `expected`, server)."""
     bundle = parse_bundle(assembled.bundle_pem)
     key = key_from_pem(assembled.key_pem)
     check_key_matches(bundle, key)
@@ -64,15 +71,30 @@ def verify_set(
     check_chain(bundle, top, now)
     check_validity(bundle, now, min_remaining)
     server_name = None
+    usage = Usage.SERVER
     if expected is not None:
         check_names(bundle, expected.dns_names, expected.ip_addresses)
         check_usage(bundle, expected.usage)
         server_name = expected.common_name
+        usage = expected.usage
     result = None
     if handshake:
-        name = server_name or _first_name(bundle)
-        result = handshake_in_memory(assembled.key_pem, bundle.fullchain_pem, cert_to_pem(top), name)
+        result = prove_in_handshake(assembled.key_pem, bundle, cert_to_pem(top), usage, server_name)
     return VerifiedSet(manifest=assembled.manifest, bundle=bundle, key_pem=assembled.key_pem, handshake=result)
+
+
+def prove_in_handshake(
+    key_pem: str, bundle: Bundle, anchor_pem: str, usage: Usage, server_name: str | None = None
+) -> HandshakeResult:
+    """A real TLS handshake in memory in the role(s) `usage` allows: a server
+    certificate serves a client that checks `server_name`; a client
+    certificate authenticates to a mutual-TLS server; `both` does both at once."""
+    if usage is Usage.CLIENT:
+        return client_handshake_in_memory(key_pem, bundle.fullchain_pem, anchor_pem)
+    name = server_name or _first_name(bundle)
+    if usage is Usage.BOTH:
+        return mutual_handshake_in_memory(key_pem, bundle.fullchain_pem, anchor_pem, name)
+    return handshake_in_memory(key_pem, bundle.fullchain_pem, anchor_pem, name)
 
 
 def _first_name(bundle: Bundle) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 import certrotor.handlers.rotate as rotate_handler
 from certrotor.aws.ecs import EcsServices
@@ -431,3 +432,21 @@ def test_a_reader_without_the_batch_permission_reads_each_part(make_env: Callabl
     current = reader.read(cert_set.name)
     assert current.manifest.version == report.token
     assert reader.last.calls == 2 + len(cert_set.part_secret_names)
+
+
+@pytest.mark.parametrize(
+    ("usage", "eku"), [("client", ["clientAuth"]), ("both", ["serverAuth", "clientAuth"]), ("server", ["serverAuth"])]
+)
+def test_a_set_of_each_usage_rotates_on_the_emulator_with_its_template_and_validity(
+    make_env: Callable[..., LocalEnvironment], usage: str, eku: list[str]
+) -> None:
+    # Given a set with this usage, valid 45 days
+    env = make_env(usage=usage, validity_days=45)
+    name = env.config.sets[0].name
+    # When it is rotated through the real handler (testSecret proves it in its roles)
+    report = RotationDriver(env).rotate(name)
+    # Then the current certificate has the template's extended key usage and the validity asked for
+    leaf = parse_bundle(read_current(env, name).bundle_pem).leaf
+    assert [oid._name for oid in leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value] == eku
+    assert leaf.not_valid_after_utc - leaf.not_valid_before_utc == dt.timedelta(days=45)
+    assert read_current(env, name).manifest.version == report.token

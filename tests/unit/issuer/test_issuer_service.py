@@ -12,7 +12,7 @@ from cryptography import x509
 from certrotor.aws.ledger import LedgerEntry
 from certrotor.aws.pca import IssuedCertificate
 from certrotor.config import KeyAlgorithm, load_config
-from certrotor.errors import DeadlineError, ThrottledError
+from certrotor.errors import DeadlineError, PolicyError, ThrottledError
 from certrotor.local.ca import LocalCA
 from certrotor.local.provision import DEFAULT_CONFIG
 from certrotor.pki.bundle import cert_to_pem
@@ -21,6 +21,7 @@ from certrotor.pki.keys import generate_key
 from certrotor.pki.policy import RequestRefused
 from certrotor.ports import CertificateAuthorityPort
 from certrotor.services.issuance import CertificateIssuer, LedgerPort, ManagedSets
+from tests.unit.rotation.fakes import TEMPLATE_AUTH
 
 NOW = dt.datetime.now(dt.UTC)
 ORDERS = "arn:aws:sts::123456789012:assumed-role/orders-task/abc"
@@ -71,20 +72,31 @@ class FakeCA:
         self.issued: dict[str, x509.Certificate] = {}
         self.throttle_issue = 0
         self.never_ready = False
+        self.calls: list[tuple[int, str, str]] = []
+        self.answer_with_template: str | None = None
 
     def signing_algorithm(self) -> str:
         return "SHA256WITHECDSA"
 
-    def ca_certificate_chain(self) -> str:
+    def ca_certificate_chain(self, refresh: bool = False) -> str:
         return self.authority.pem
 
     def issue(self, csr_pem: str, validity_days: int, template_arn: str, token: str) -> str:
         if self.throttle_issue:
             self.throttle_issue -= 1
             raise ThrottledError("IssueCertificate: throttled")
+        self.calls.append((validity_days, template_arn, token))
         csr = x509.load_pem_x509_csr(csr_pem.encode())
         arn = f"{self.ca_arn}/certificate/{len(self.issued)}"
-        self.issued[arn] = self.authority.issue_leaf(csr.public_key(), "x", ("a.svc.internal",))  # type: ignore[arg-type]
+        server_auth, client_auth = TEMPLATE_AUTH[(self.answer_with_template or template_arn).rsplit("/", 2)[-2] + "/V1"]
+        self.issued[arn] = self.authority.issue_leaf(
+            csr.public_key(),  # type: ignore[arg-type]
+            "x",
+            ("a.svc.internal",),
+            days=validity_days,
+            server_auth=server_auth,
+            client_auth=client_auth,
+        )
         return arn
 
     def get(self, certificate_arn: str) -> IssuedCertificate:
@@ -189,3 +201,49 @@ def test_issue_now_counts_against_the_callers_rate() -> None:
     # Then the third is refused before any rotation (and certificate) starts
     assert caught.value.rule == "rate_limited"
     assert trigger.started == ["demo/web", "demo/web"]
+
+
+def _issuer_for(usage: str, root_ca: LocalCA) -> tuple[CertificateIssuer, FakeCA, FakeLedger]:
+    config = load_config(
+        {
+            **DEFAULT_CONFIG,
+            "issuer_policies": [{"principal": "orders-task", "allowed_dns": ["*.svc.internal"], "usage": usage}],
+        }
+    )
+    ca, ledger = FakeCA(root_ca), FakeLedger()
+    return CertificateIssuer(config, ca, ledger, now=lambda: NOW), ca, ledger
+
+
+@pytest.mark.parametrize(
+    ("usage", "template", "eku"),
+    [
+        ("server", "EndEntityServerAuthCertificate/V1", ["serverAuth"]),
+        ("client", "EndEntityClientAuthCertificate/V1", ["clientAuth"]),
+        ("both", "EndEntityCertificate/V1", ["serverAuth", "clientAuth"]),
+    ],
+)
+def test_the_policys_usage_selects_the_template_and_the_validity_is_passed_on(
+    root_ca: LocalCA, usage: str, template: str, eku: list[str]
+) -> None:
+    # Given a policy issuing for this usage
+    issuer, ca, _ledger = _issuer_for(usage, root_ca)
+    # When a 5-day certificate is requested
+    csr = build_csr(generate_key(KeyAlgorithm.EC_P256), "a.svc.internal", ["a.svc.internal"])
+    result = issuer.issue(issuer.approve(ORDERS, csr, 5), "req-1", lambda: 10)
+    # Then Private CA was asked for the usage's template and 5 days, with a stable token
+    ((days, template_arn, token),) = ca.calls
+    assert (days, template_arn) == (5, f"arn:aws:acm-pca:::template/{template}")
+    assert token == CertificateIssuer.token(issuer.approve(ORDERS, csr, 5))
+    leaf = x509.load_pem_x509_certificate(result.certificate.encode())
+    assert [oid._name for oid in leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value] == eku
+
+
+def test_a_certificate_issued_for_another_usage_is_refused_and_not_recorded(root_ca: LocalCA) -> None:
+    # Given a client policy and a CA that answers with a server-only certificate
+    issuer, ca, ledger = _issuer_for("client", root_ca)
+    ca.answer_with_template = "arn:aws:acm-pca:::template/EndEntityServerAuthCertificate/V1"
+    csr = build_csr(generate_key(KeyAlgorithm.EC_P256), "a.svc.internal", ["a.svc.internal"])
+    # When it is issued / Then it is refused and the ledger holds no certificate
+    with pytest.raises(PolicyError, match="clientAuth"):
+        issuer.issue(issuer.approve(ORDERS, csr, 5), "req-1", lambda: 10)
+    assert ledger.entries == {}

@@ -267,6 +267,14 @@ class FakeSecrets:
         return secret
 
 
+# Private CA's end-entity templates: (serverAuth, clientAuth) in the EKU.
+TEMPLATE_AUTH = {
+    "EndEntityServerAuthCertificate/V1": (True, False),
+    "EndEntityClientAuthCertificate/V1": (False, True),
+    "EndEntityCertificate/V1": (True, True),
+}
+
+
 @dataclass(frozen=True)
 class IssueCall:
     csr_pem: str
@@ -324,7 +332,8 @@ class FakeCA:
             names.dns_names,
             names.ip_addresses,
             days=validity_days,
-            server_auth="ClientAuth" not in template_arn,
+            server_auth=TEMPLATE_AUTH[template_arn.rsplit("template/", 1)[-1]][0],
+            client_auth=TEMPLATE_AUTH[template_arn.rsplit("template/", 1)[-1]][1],
         )
         arn = f"{self.ca_arn}/certificate/{uuid.uuid4().hex}"
         self._issued[arn] = leaf

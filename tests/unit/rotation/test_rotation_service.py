@@ -11,10 +11,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certrotor.config import CertificateSetConfig, CertrotorConfig, KeyAlgorithm
-from certrotor.errors import AwsError, BundleError, CapacityError, DeadlineError, IntegrityError, RotationError
+from certrotor.config import CertificateSetConfig, CertrotorConfig, KeyAlgorithm, Usage
+from certrotor.config import template_arn as fakes_template_arn
+from certrotor.errors import (
+    AwsError,
+    BundleError,
+    CapacityError,
+    DeadlineError,
+    IntegrityError,
+    PolicyError,
+    RotationError,
+)
 from certrotor.layout import AssembledSet
 from certrotor.local.ca import LocalCA
 from certrotor.pki.bundle import parse_bundle
@@ -592,3 +602,77 @@ def test_a_both_set_is_redeployed_as_a_redeploy_set_is(make_rig: Callable[..., R
     result = rig.run("finishSecret", token)
     assert result.redeployed == ["apps/web"]
     assert rig.secrets.describe(rig.name).tags[TAG_REDEPLOYED] == token
+
+
+# -- usages: each certificate proved in the role(s) it is for --------------------
+
+
+@pytest.mark.parametrize(
+    ("usage", "template", "eku"),
+    [
+        ("server", "EndEntityServerAuthCertificate/V1", ["serverAuth"]),
+        ("client", "EndEntityClientAuthCertificate/V1", ["clientAuth"]),
+        ("both", "EndEntityCertificate/V1", ["serverAuth", "clientAuth"]),
+    ],
+)
+def test_a_set_of_each_usage_rotates_with_its_template_and_validity(
+    make_rig: Callable[..., Rig], usage: str, template: str, eku: list[str]
+) -> None:
+    # Given a set with this usage and a 41-day validity
+    rig = make_rig(usage=usage, validity_days=41)
+    # When it rotates through the four steps
+    token = rig.rotate()
+    # Then Private CA was asked for the usage's template and the configured validity
+    (call,) = rig.ca.calls
+    assert call.template_arn == f"arn:aws:acm-pca:::template/{template}"
+    assert call.validity_days == 41
+    # And the current set's certificate carries exactly that usage
+    leaf = parse_bundle(rig.current().bundle_pem).leaf
+    assert [oid._name for oid in leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value] == eku
+    assert rig.current().manifest.version == token
+
+
+@pytest.mark.parametrize(("usage", "issued_as"), [("client", "server"), ("server", "client"), ("both", "server")])
+def test_testsecret_refuses_a_certificate_issued_for_another_usage(
+    make_rig: Callable[..., Rig], usage: str, issued_as: str
+) -> None:
+    # Given a CA that answers every request with the template of another usage
+    rig = make_rig(usage=usage)
+    real_issue = rig.ca.issue
+
+    def other_template(csr_pem: str, validity_days: int, template_arn: str, token: str) -> str:
+        return real_issue(csr_pem, validity_days, fakes_template_arn(Usage(issued_as)), token)
+
+    rig.ca.issue = other_template  # type: ignore[method-assign]
+    token = rig.start()
+    rig.run("createSecret", token)
+    # When testSecret proves the pending set / Then it fails, naming the usage
+    with pytest.raises(PolicyError, match="extended key usage"):
+        rig.run("testSecret", token)
+
+
+def test_testsecret_proves_a_client_certificate_as_the_client_of_a_mutual_tls_server(
+    make_rig: Callable[..., Rig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a client set and a record of the handshakes testSecret runs
+    rig = make_rig(usage="client")
+    roles: list[str] = []
+    from certrotor.services import verify
+
+    for name in ("handshake_in_memory", "client_handshake_in_memory", "mutual_handshake_in_memory"):
+        real = getattr(verify, name)
+        monkeypatch.setattr(verify, name, _recording(real, name, roles))
+    token = rig.start()
+    rig.run("createSecret", token)
+    # When testSecret runs
+    rig.run("testSecret", token)
+    # Then the certificate was proved as a client, in one mutual-TLS handshake
+    assert roles == ["client_handshake_in_memory"]
+
+
+def _recording(real: Callable[..., Any], name: str, roles: list[str]) -> Callable[..., Any]:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        roles.append(name)
+        return real(*args, **kwargs)
+
+    return run
