@@ -40,11 +40,11 @@ def issue(ca: PrivateCA) -> Issue:
     def run(
         days: int = 7,
         usage: Usage = Usage.SERVER,
-        token: str = "t-1",
+        idempotency: str = "t-1",
         csr: str | None = None,
     ) -> tuple[str, x509.Certificate]:
         csr = csr or build_csr(generate_key(KeyAlgorithm.EC_P256), "svc.internal", ["svc.internal"])
-        arn = ca.issue(csr, days, template_arn(usage), token)
+        arn = ca.issue(csr, days, template_arn(usage), idempotency)
         return arn, parse_certificates(ca.wait(arn, remaining_seconds=lambda: 10.0).certificate_pem)[0]
 
     return run
@@ -53,7 +53,7 @@ def issue(ca: PrivateCA) -> Issue:
 @pytest.mark.parametrize("days", [1, 7, 398])
 def test_validity_days_set_not_after(issue: Issue, days: int) -> None:
     # When a certificate is issued with Validity {Value: days, Type: DAYS}
-    _, leaf = issue(days=days, token=f"days-{days}")
+    _, leaf = issue(days=days, idempotency=f"days-{days}")
     # Then it is valid exactly that long
     assert leaf.not_valid_after_utc - leaf.not_valid_before_utc == dt.timedelta(days=days)
 
@@ -63,7 +63,7 @@ def test_a_validity_past_the_cas_own_expiry_is_refused_and_issues_nothing(issue:
     before = env.emulator.issued_certificates(env.ca_arn)
     # When a certificate valid for 10 years is requested / Then Private CA refuses it
     with pytest.raises(AwsError, match="ValidationException"):
-        issue(days=3650, token="too-long")
+        issue(days=3650, idempotency="too-long")
     assert env.emulator.issued_certificates(env.ca_arn) == before
 
 
@@ -77,7 +77,7 @@ EKU = {
 @pytest.mark.parametrize("usage", list(Usage))
 def test_each_end_entity_template_sets_its_key_usage_and_extended_key_usage(issue: Issue, usage: Usage) -> None:
     # When a certificate is issued with the template for `usage`
-    _, leaf = issue(usage=usage, token=f"usage-{usage}")
+    _, leaf = issue(usage=usage, idempotency=f"usage-{usage}")
     # Then it carries exactly that template's extended key usage, critical key usage and CA:FALSE
     assert list(leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == EKU[usage]
     key_usage = leaf.extensions.get_extension_for_class(x509.KeyUsage)
@@ -97,15 +97,15 @@ def test_the_same_token_within_five_minutes_answers_with_the_first_certificate(
 ) -> None:
     # Given a certificate issued under a token
     csr = build_csr(generate_key(KeyAlgorithm.EC_P256), "svc.internal", ["svc.internal"])
-    first, _ = issue(token="same", csr=csr)
+    first, _ = issue(idempotency="same", csr=csr)
     count = env.emulator.issued_certificates(env.ca_arn)
     # When the same request is made again with the same token
-    again, _ = issue(token="same", csr=csr)
+    again, _ = issue(idempotency="same", csr=csr)
     # Then it is the same certificate and nothing new was issued
     assert again == first
     assert env.emulator.issued_certificates(env.ca_arn) == count
     # And another token is another certificate
-    other, _ = issue(token="other", csr=csr)
+    other, _ = issue(idempotency="other", csr=csr)
     assert other != first
     assert env.emulator.issued_certificates(env.ca_arn) == count + 1
 
@@ -113,10 +113,10 @@ def test_the_same_token_within_five_minutes_answers_with_the_first_certificate(
 def test_a_token_reused_after_five_minutes_issues_a_new_certificate(issue: Issue, env: LocalEnvironment) -> None:
     # Given a certificate issued under a token, 4 minutes 59 seconds ago
     csr = build_csr(generate_key(KeyAlgorithm.EC_P256), "svc.internal", ["svc.internal"])
-    first, _ = issue(token="window", csr=csr)
+    first, _ = issue(idempotency="window", csr=csr)
     env.emulator.age_idempotency_tokens(299)
-    assert issue(token="window", csr=csr)[0] == first
+    assert issue(idempotency="window", csr=csr)[0] == first
     # When one more second passes (300 s: the window is over)
     env.emulator.age_idempotency_tokens(1)
     # Then the same token is a new certificate
-    assert issue(token="window", csr=csr)[0] != first
+    assert issue(idempotency="window", csr=csr)[0] != first
