@@ -10,17 +10,17 @@ from certrotor.local.provision import LocalEnvironment
 
 
 def test_the_monitor_reports_days_to_expiry_of_a_rotated_set(make_env: Callable[..., LocalEnvironment]) -> None:
-    # Given a rotated set (the emulator's Private CA always issues for 365 days)
-    env = make_env()
+    # Given a set rotated with a 45-day certificate
+    env = make_env(validity_days=45)
     name = env.config.sets[0].name
     RotationDriver(env).rotate(name)
     # When the monitor runs in the function's environment
     with env.emulator.activated(env.lambda_env()):
         result = lambda_handler({}, LambdaContext(function_name="certrotor-monitor"))
-    # Then it reports the set with about a year left
+    # Then it reports the set with its 45 days left
     (state,) = result["sets"]
     assert state["name"] == name
-    assert 360 < state["days_to_expiry"] <= 366
+    assert 44.9 < state["days_to_expiry"] <= 45
 
 
 def test_the_monitor_reports_a_set_not_issued_yet(make_env: Callable[..., LocalEnvironment]) -> None:
