@@ -87,6 +87,7 @@ $(MUTATION_STAMP): $(STAMP) requirements-mutation.txt
 	@touch $@
 
 mutation: $(MUTATION_STAMP)
+	nice -n 19 $(PY) tools/deliberate_bugs.py
 	nice -n 19 $(PY) tools/mutation.py $(MUTATION_ARGS)
 
 clean:

@@ -308,6 +308,11 @@ class FakeCA:
     def issue_count(self) -> int:
         return len(self.calls)
 
+    @property
+    def certificates(self) -> int:
+        """How many certificates were issued (paid for), retries excluded."""
+        return len(self._issued)
+
     def signing_algorithm(self) -> str:
         return "SHA256WITHRSA" if isinstance(self.subordinate.key, rsa.RSAPrivateKey) else "SHA256WITHECDSA"
 
