@@ -150,7 +150,7 @@ class Synthesized:
 
     def policy_statements(self) -> list[tuple[str, str, dict[str, Any]]]:
         """(logical id, resource type, statement) for every policy in the template."""
-        found = []
+        found: list[tuple[str, str, dict[str, Any]]] = []
         for logical_id, resource in self.resources.items():
             prop = POLICY_DOCUMENT_PROPERTIES.get(resource["Type"])
             if prop is not None:

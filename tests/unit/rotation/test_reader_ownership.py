@@ -31,7 +31,7 @@ def test_a_manifest_copied_into_another_sets_secret_is_refused(root_ca: LocalCA)
     secrets.stage_pending("tls/a", token)
     rotation = RotationService(config, secrets, ca, FakeServices())
     for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
-        event = {"Step": step, "SecretId": "tls/a", "ClientRequestToken": token}
+        event: dict[str, object] = {"Step": step, "SecretId": "tls/a", "ClientRequestToken": token}
         rotation.run(RotationRequest.parse(event), remaining_seconds=lambda: 60)
     # When tls/a's manifest is copied into tls/b under the same VersionId and made current
     manifest = secrets.get("tls/a", stage=CURRENT).value
