@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, ConnectionError, ParamValidationError, ReadTimeoutError
 
 from certrotor.errors import AwsError, NotFoundError, NotReadyError, RetryableError, ThrottledError
 
@@ -32,6 +32,10 @@ def translate(exc: Exception, what: str) -> AwsError:
     """The certrotor error for a botocore failure while doing `what`."""
     if isinstance(exc, ConnectionError | ReadTimeoutError):
         return RetryableError(f"{what}: connection failed ({type(exc).__name__})")
+    if isinstance(exc, ParamValidationError):
+        # Refused by botocore before sending, as AWS would refuse it. The
+        # report can quote parameter values (a secret's), so it is not kept.
+        return AwsError(f"{what}: invalid parameters (ParamValidationError)")
     if not isinstance(exc, ClientError):
         return AwsError(f"{what}: {type(exc).__name__}")
     code = error_code(exc)
@@ -51,5 +55,7 @@ def aws_call(what: str) -> Iterator[None]:
     """Run a boto3 call, raising certrotor errors instead of botocore ones."""
     try:
         yield
+    except ParamValidationError as exc:
+        raise translate(exc, what) from None  # its report may quote a value
     except (ClientError, ConnectionError, ReadTimeoutError) as exc:
         raise translate(exc, what) from exc

@@ -62,6 +62,7 @@ def _fix_default_version() -> None:
         SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage  # type: ignore[method-assign]
         _refuse_rewriting_versions(SecretsManagerBackend)
         _rotate_through_hook(SecretsManagerBackend)
+        _secrets_manager_limits(SecretsManagerBackend)
         private_ca.install()
         _patched = True
 
@@ -131,6 +132,62 @@ def _refuse_rewriting_versions(backend_class: Any) -> None:
         return original(self, secret_id, secret_string, secret_binary, client_request_token, version_stages)
 
     backend_class.put_secret_value = put_secret_value
+
+
+# PutSecretValue's limits (the API reference's length constraints).
+MAX_SECRET_STRING = 65536
+CLIENT_REQUEST_TOKEN_LENGTH = (32, 64)
+
+
+def _secrets_manager_limits(backend_class: Any) -> None:
+    """Three more places where moto 5.2 accepts what Secrets Manager refuses
+    or shows what it hides (each pinned by tests/integration/contract):
+
+    - a SecretString over 65,536 characters, or a ClientRequestToken over 64
+      (botocore checks only the minimum, 32): refused (ValidationException);
+    - UpdateSecretVersionStage removing AWSCURRENT without moving it to
+      another version: refused (InvalidParameterException); AWSCURRENT can
+      only be moved;
+    - DescribeSecret's VersionIdsToStages lists only versions that carry a
+      staging label (the others are deprecated); moto lists every version.
+    """
+    from moto.secretsmanager.exceptions import InvalidParameterException, ValidationException
+    from moto.secretsmanager.models import FakeSecret
+
+    put = backend_class.put_secret_value
+
+    def put_secret_value(
+        self: Any,
+        secret_id: str,
+        secret_string: str,
+        secret_binary: str,
+        client_request_token: str,
+        version_stages: list[str],
+    ) -> Any:
+        if secret_string is not None and len(secret_string) > MAX_SECRET_STRING:
+            raise ValidationException(f"SecretString is longer than {MAX_SECRET_STRING} characters")
+        if client_request_token and len(client_request_token) > CLIENT_REQUEST_TOKEN_LENGTH[1]:
+            raise ValidationException(f"ClientRequestToken is longer than {CLIENT_REQUEST_TOKEN_LENGTH[1]} characters")
+        return put(self, secret_id, secret_string, secret_binary, client_request_token, version_stages)
+
+    backend_class.put_secret_value = put_secret_value
+    update_stage = backend_class.update_secret_version_stage
+
+    def update_secret_version_stage(
+        self: Any, secret_id: str, version_stage: str, remove_from_version_id: str, move_to_version_id: str
+    ) -> Any:
+        if version_stage == "AWSCURRENT" and remove_from_version_id and not move_to_version_id:
+            raise InvalidParameterException(
+                "You can't remove the staging label AWSCURRENT from a version; move it to another version instead"
+            )
+        return update_stage(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+
+    backend_class.update_secret_version_stage = update_secret_version_stage
+
+    def labelled_versions(self: Any) -> dict[str, Any]:
+        return {key: value["version_stages"] for key, value in self.versions.items() if value["version_stages"]}
+
+    FakeSecret._form_version_ids_to_stages = labelled_versions
 
 
 class Emulator:

@@ -39,8 +39,9 @@ PREVIOUS = "AWSPREVIOUS"
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 CA_ARN = f"arn:aws:acm-pca:{REGION}:{ACCOUNT}:certificate-authority/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-# Secrets Manager's largest SecretString.
+# Secrets Manager's largest SecretString, and ClientRequestToken's lengths.
 MAX_SECRET_STRING = 65536
+CLIENT_REQUEST_TOKEN_LENGTH = (32, 64)
 
 
 @dataclass
@@ -167,7 +168,10 @@ class FakeSecrets:
         if found is None:
             raise NotFoundError(f"GetSecretValue {secret.name}: no version {version}")
         if stage is not None and stage not in found.stages:
-            raise NotFoundError(f"GetSecretValue {secret.name}: version {version} is not labelled {stage}")
+            # Both given: Secrets Manager checks they agree.
+            raise AwsError(
+                f"GetSecretValue {secret.name}: version {version} is not labelled {stage} (InvalidRequestException)"
+            )
         if found.value is None:
             # RotateSecret's pending version before createSecret stores a value.
             raise NotFoundError(f"GetSecretValue {secret.name}: version {version} has no value")
@@ -205,6 +209,12 @@ class FakeSecrets:
         if self.before_put is not None:
             self.before_put(secret.name, version)
         self.writes.append(Write("put", secret.name, version))
+        stages = list(stages)
+        if not CLIENT_REQUEST_TOKEN_LENGTH[0] <= len(version) <= CLIENT_REQUEST_TOKEN_LENGTH[1]:
+            raise AwsError(f"PutSecretValue {secret.name}: ClientRequestToken must be 32 to 64 characters")
+        if not stages:
+            # VersionStages has at least one item (without it AWSCURRENT would move here).
+            raise AwsError(f"PutSecretValue {secret.name}: VersionStages must not be empty")
         if len(value) > MAX_SECRET_STRING:
             raise AwsError(f"PutSecretValue {secret.name}: SecretString is longer than {MAX_SECRET_STRING}")
         existing = secret.versions.get(version)
