@@ -187,7 +187,7 @@ def _secrets_manager_limits(backend_class: Any) -> None:
     def labelled_versions(self: Any) -> dict[str, Any]:
         return {key: value["version_stages"] for key, value in self.versions.items() if value["version_stages"]}
 
-    FakeSecret._form_version_ids_to_stages = labelled_versions
+    FakeSecret._form_version_ids_to_stages = labelled_versions  # type: ignore[method-assign]
 
 
 class Emulator:
