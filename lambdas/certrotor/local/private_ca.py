@@ -224,3 +224,20 @@ def install() -> None:
 
     issue_certificate.certrotor = True  # type: ignore[attr-defined]
     ACMPCAResponse.issue_certificate = issue_certificate  # type: ignore[method-assign]
+    _unknown_certificate_not_found()
+
+
+def _unknown_certificate_not_found() -> None:
+    """GetCertificate for an ARN the CA never issued: AWS answers
+    ResourceNotFoundException; moto 5.2 fails with an internal error."""
+    from moto.acmpca.exceptions import ResourceNotFoundException
+    from moto.acmpca.models import CertificateAuthority
+
+    original = CertificateAuthority.get_certificate
+
+    def get_certificate(self: Any, certificate_arn: str) -> tuple[bytes, bytes]:
+        if certificate_arn not in self.issued_certificates:
+            raise ResourceNotFoundException(certificate_arn)
+        return original(self, certificate_arn)  # type: ignore[no-any-return]
+
+    CertificateAuthority.get_certificate = get_certificate  # type: ignore[method-assign]

@@ -34,31 +34,35 @@ CONFIG = load_config(
 
 
 class FakeLedger:
+    """The ledger in memory, as the DynamoDB one behaves: certificates and
+    request tokens per CA, the rate per principal and minute."""
+
     def __init__(self) -> None:
-        self.entries: dict[str, LedgerEntry] = {}
-        self.requests: dict[str, str] = {}
-        self.slots: dict[str, int] = {}
+        self.entries: dict[tuple[str, str], LedgerEntry] = {}
+        self.requests: dict[tuple[str, str], str] = {}
+        self.slots: dict[tuple[str, int], int] = {}
 
     def record(self, entry: LedgerEntry) -> bool:
-        if entry.serial in self.entries:
+        if (entry.ca_arn, entry.serial) in self.entries:
             return False
-        self.entries[entry.serial] = entry
+        self.entries[(entry.ca_arn, entry.serial)] = entry
         return True
 
     def count(self, ca_arn: str) -> int:
-        return len(self.entries)
+        return sum(1 for ca, _serial in self.entries if ca == ca_arn)
 
     def find_request(self, ca_arn: str, token: str) -> str | None:
-        return self.requests.get(token)
+        return self.requests.get((ca_arn, token))
 
     def remember_request(self, ca_arn: str, token: str, certificate_arn: str, now: dt.datetime) -> str:
-        return self.requests.setdefault(token, certificate_arn)
+        return self.requests.setdefault((ca_arn, token), certificate_arn)
 
     def take_rate_slot(self, principal: str, limit: int, now: dt.datetime) -> bool:
-        used = self.slots.get(principal, 0)
+        minute = (principal, int(now.timestamp()) // 60)
+        used = self.slots.get(minute, 0)
         if used >= limit:
             return False
-        self.slots[principal] = used + 1
+        self.slots[minute] = used + 1
         return True
 
 

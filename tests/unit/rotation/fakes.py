@@ -375,16 +375,18 @@ class FakeServices:
     those in `failing` refuse to redeploy. `redeployed` lists successes,
     `attempts` every call."""
 
-    def __init__(self, failing: Iterable[str] = (), gone: Iterable[str] = ()) -> None:
+    def __init__(self, failing: Iterable[str] = (), gone: Iterable[str] = (), existing: set[str] | None = None) -> None:
         self.failing = set(failing)
         self.gone = set(gone)
+        # When given, only these services exist (as in ECS); else all but `gone`.
+        self.existing = existing
         self.redeployed: list[str] = []
         self.attempts: list[str] = []
 
     def redeploy(self, cluster: str, service: str) -> str:
         label = f"{cluster}/{service}"
         self.attempts.append(label)
-        if label in self.gone:
+        if not self._exists(label):
             raise NotFoundError(f"UpdateService {label}: ServiceNotFoundException")
         if label in self.failing:
             raise AwsError(f"UpdateService {label}: AccessDeniedException")
@@ -392,7 +394,10 @@ class FakeServices:
         return f"ecs-svc/{len(self.redeployed)}"
 
     def missing(self, services: Sequence[ServiceRef]) -> list[str]:
-        return [f"{ref.cluster}/{ref.service}" for ref in services if f"{ref.cluster}/{ref.service}" in self.gone]
+        return [f"{ref.cluster}/{ref.service}" for ref in services if not self._exists(f"{ref.cluster}/{ref.service}")]
+
+    def _exists(self, label: str) -> bool:
+        return label not in self.gone and (self.existing is None or label in self.existing)
 
 
 def _conforming(
