@@ -69,12 +69,13 @@ class RotatedSet:
         return {**self.env.emulator.env(), **(extra or {})}
 
 
-def rotated_set(emulator: Emulator, root: LocalCA) -> RotatedSet:
+def rotated_set(emulator: Emulator, root: LocalCA, usage: str = "server") -> RotatedSet:
     """A uniquely named demo set, provisioned and rotated once."""
     data = copy.deepcopy(DEFAULT_CONFIG)
     prefix = uuid.uuid4().hex[:8]
     data["service_name"] = f"c{prefix}"
     data["sets"][0]["name"] = f"c{prefix}/web"
+    data["sets"][0]["usage"] = usage
     data["sets"][0]["services"] = [{"cluster": f"c{prefix}", "service": "web"}]
     env = provision(emulator, load_config(data), root)
     name = env.config.sets[0].name

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 
 from certrotor.client.provider import CertificateSet, CertificateSetProvider
 from certrotor.local.driver import RotationDriver
+from tests.integration.client.conftest import rotated_set
 
 
 def provider_for(rotated) -> CertificateSetProvider:
@@ -76,8 +77,10 @@ def test_a_chain_from_another_ca_is_refused(rotated, root_ca):
         provider.get(rotated.name)
 
 
-def test_a_lambda_calls_a_private_mtls_service_with_the_set(rotated):
-    # Given a private service that requires a client certificate from the CA
+def test_a_lambda_calls_a_private_mtls_service_with_the_set(emulator, root_ca):
+    # Given a set issued for client authentication too (usage both), and a
+    # private service that requires a client certificate from the CA
+    rotated = rotated_set(emulator, root_ca, usage="both")
     got = provider_for(rotated).get(rotated.name)
     server = got.server_context()
     server.verify_mode = ssl.CERT_REQUIRED

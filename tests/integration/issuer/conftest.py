@@ -49,6 +49,8 @@ def make_issuer_env(emulator: Emulator, root_ca: LocalCA) -> Callable[..., Local
         data = copy.deepcopy(DEFAULT_CONFIG)
         prefix = uuid.uuid4().hex[:8]
         name = f"t{prefix}/web"
+        # A rotator of its own (its trust bundle lists only this test's CA)
+        data["service_name"] = f"t{prefix}"
         data["sets"][0]["name"] = name
         data["sets"][0]["services"] = [{"cluster": f"c{prefix}", "service": "web"}]
         data["ca"].update(ca)

@@ -24,6 +24,7 @@ def test_rsa_4096_intermediates_spread_the_chain_over_several_parts(emulator: Em
     ca_arn = create_private_ca(emulator, root, "long chain subordinate", "RSA_4096", (intermediate,))
     data = copy.deepcopy(DEFAULT_CONFIG)
     data["ca"] = {"arn": ca_arn}
+    data["service_name"] = f"long{uuid.uuid4().hex[:8]}"
     data["sets"][0].update(name=f"long{uuid.uuid4().hex[:8]}/web", chain_parts=3, value_limit=4096, services=[])
     env = provision(emulator, load_config(data), root)
     cert_set = env.config.sets[0]
