@@ -59,28 +59,43 @@ only_mutate = {only}
 do_not_mutate = {skip}
 pytest_add_cli_args = ["-p", "no:randomly", "-p", "no:xdist"]
 pytest_add_cli_args_test_selection = {tests}
+also_copy = {copied}
 timeout_multiplier = 10.0
 """
 
 
 def stage(keep: bool) -> None:
-    """Copy the package and tests into build/mutation/ (src layout)."""
+    """Copy the repository into build/mutation/, the package at src/certrotor
+    (tests read files such as examples/ relative to the repository root)."""
     if STAGE.exists() and not keep:
         shutil.rmtree(STAGE)
     STAGE.mkdir(parents=True, exist_ok=True)
+    skip = {".venv", ".git", "build", "cdk.out", "node_modules", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for source, target in (
-        (ROOT / "lambdas" / "certrotor", STAGE / "src" / "certrotor"),
-        (ROOT / "tests", STAGE / "tests"),
-    ):
-        if target.exists():
+    copied = []
+    for entry in ROOT.iterdir():
+        if entry.name in skip or entry.name == "lambdas" or entry.name == "pyproject.toml":
+            continue
+        copied.append(entry.name)
+        target = STAGE / entry.name
+        if target.is_dir():
             shutil.rmtree(target)
-        shutil.copytree(source, target, ignore=ignore)
+        if entry.is_dir():
+            shutil.copytree(entry, target, ignore=ignore)
+        else:
+            shutil.copy2(entry, target)
+    package = STAGE / "src" / "certrotor"
+    if package.exists():
+        shutil.rmtree(package)
+    shutil.copytree(ROOT / "lambdas" / "certrotor", package, ignore=ignore)
     only = [f"src/certrotor/{pattern}" for pattern in MUTATED]
-    skip = [f"src/certrotor/{pattern}" for pattern in NOT_MUTATED]
+    skip_patterns = [f"src/certrotor/{pattern}" for pattern in NOT_MUTATED]
     tests = [t for t in TESTS if (ROOT / t).exists()]
     (STAGE / "pyproject.toml").write_text(
-        PYPROJECT.format(only=json.dumps(only), skip=json.dumps(skip), tests=json.dumps(tests)), encoding="utf-8"
+        PYPROJECT.format(
+            only=json.dumps(only), skip=json.dumps(skip_patterns), tests=json.dumps(tests), copied=json.dumps(copied)
+        ),
+        encoding="utf-8",
     )
 
 
@@ -105,10 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     run = subprocess.run(
         [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)], cwd=STAGE, env=env
     )
-    if run.returncode not in (0, 1):
-        print(f"mutation: mutmut run failed with exit code {run.returncode}", file=sys.stderr)
-        return run.returncode
     killed, survived, total = score()
+    if run.returncode != 0 or killed == 0:
+        # mutmut stops before testing any mutant when the tests fail unmutated.
+        print(f"mutation: mutmut run failed (exit code {run.returncode}); no score", file=sys.stderr)
+        return run.returncode or 1
     subprocess.run([sys.executable, "-m", "mutmut", "results"], cwd=STAGE, env=env)
     percent = 100.0 * killed / total if total else 0.0
     print(f"mutation: {killed} killed, {survived} survived of {total} ({percent:.1f}%)")
