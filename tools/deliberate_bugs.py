@@ -82,8 +82,8 @@ BUGS = (
     Bug(
         "the template is always the server one",
         "services/rotation.py",
-        "template_arn(cert_set.usage, _partition(self._ca.ca_arn)),",
-        "template_arn(type(cert_set.usage).SERVER, _partition(self._ca.ca_arn)),",
+        "template_arn(cert_set.usage, _partition(ca.ca_arn)),",
+        "template_arn(type(cert_set.usage).SERVER, _partition(ca.ca_arn)),",
         ROTATION_TESTS,
     ),
     Bug(
