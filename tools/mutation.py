@@ -114,7 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--keep", action="store_true", help="reuse the last run's results where nothing changed")
+    parser.add_argument(
+        "--only", nargs="+", metavar="PATTERN", help="mutate only these (e.g. layout/* client/files.py); not the score"
+    )
     args = parser.parse_args(argv)
+    if args.only:
+        MUTATED[:] = args.only
     stage(args.keep)
     env = {**os.environ, "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true"}
     run = subprocess.run(
@@ -127,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         return run.returncode or 1
     subprocess.run([sys.executable, "-m", "mutmut", "results"], cwd=STAGE, env=env)
     percent = 100.0 * killed / total if total else 0.0
-    print(f"mutation: {killed} killed, {survived} survived of {total} ({percent:.1f}%)")
+    scope = f" (only {', '.join(args.only)})" if args.only else ""
+    print(f"mutation{scope}: {killed} killed, {survived} survived of {total} ({percent:.1f}%)")
     return 0
 
 
