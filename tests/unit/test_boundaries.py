@@ -59,9 +59,9 @@ def _manifest(parts: list[dict[str, str]]) -> str:
             set_name="tls/web",
             version="v" * 36,
             serial="1",
-            not_before="",
-            not_after="",
-            fingerprint="",
+            not_before="2026-01-01T00:00:00+00:00",
+            not_after="2026-02-01T00:00:00+00:00",
+            fingerprint="0" * 64,
             key_algorithm="EC_prime256v1",
             parts=(),
         )
