@@ -24,6 +24,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+import certrotor.local.emulator as emulator_module
 from certrotor import cli
 from certrotor.client.entrypoint import main as fetch_main
 from certrotor.config import load_config
@@ -248,7 +249,15 @@ def broken_manifest(deployment: Deployment) -> Iterator[Callable[[str], str]]:
 
     def apply(case_id: str) -> str:
         _, value, message = table[case_id]
-        secrets.put_secret_value(SecretId=deployment.spare, SecretString=value, VersionStages=["AWSCURRENT"])
+        # Secrets Manager refuses a value over 65,536 characters, and so does
+        # the emulator; it holds one here anyway, so that the readers' own
+        # bound is what is tested.
+        limit = emulator_module.MAX_SECRET_STRING
+        emulator_module.MAX_SECRET_STRING = max(limit, len(value))
+        try:
+            secrets.put_secret_value(SecretId=deployment.spare, SecretString=value, VersionStages=["AWSCURRENT"])
+        finally:
+            emulator_module.MAX_SECRET_STRING = limit
         return str(message)
 
     yield apply

@@ -133,7 +133,7 @@ def test_the_monitor_reports_every_set_when_one_manifest_is_poison(deployment: D
         )
     # Then the healthy set still gets its figure, and the poisoned one is reported without one
     states = {s["name"]: s for s in result["sets"]}
-    assert states[deployment.good]["days_to_expiry"] > 300
+    assert states[deployment.good]["days_to_expiry"] > 0
     assert states[deployment.spare]["days_to_expiry"] is None
 
 
