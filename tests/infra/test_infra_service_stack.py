@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from aws_cdk import App, Environment, Stack
+from aws_cdk import App, CfnElement, Environment, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -48,7 +48,7 @@ def rotator_template(with_service_set: bool) -> dict[str, Any]:
         RotatingCertificate(
             stack, "Tls", rotator=rotator, set_name="tls/orders", dns_names=["orders.internal"], services=[service]
         )
-    return Template.from_stack(Stack.of(rotator)).to_json()
+    return dict(Template.from_stack(Stack.of(rotator)).to_json())
 
 
 def test_a_set_added_in_a_service_stack_leaves_the_rotators_template_unchanged() -> None:
@@ -71,7 +71,9 @@ def test_a_service_stack_set_carries_its_spec_tag_schedule_and_alarm() -> None:
         readers=[role],
     )
     template = Template.from_stack(stack)
-    manifest = template.to_json()["Resources"][stack.get_logical_id(cert.manifest_secret.node.default_child)]
+    manifest_child = cert.manifest_secret.node.default_child
+    assert isinstance(manifest_child, CfnElement)
+    manifest = template.to_json()["Resources"][stack.get_logical_id(manifest_child)]
     description = manifest["Properties"]["Description"]
     assert description.startswith(SPEC_PREFIX)
     spec = json.loads(description[len(SPEC_PREFIX) :])

@@ -7,7 +7,15 @@ import json
 
 import pytest
 
-from certrotor.config import CaConfig, CertrotorConfig, KeyAlgorithm, ServiceRef, Usage, load_set
+from certrotor.config import (
+    CaConfig,
+    CertificateSetConfig,
+    CertrotorConfig,
+    KeyAlgorithm,
+    ServiceRef,
+    Usage,
+    load_set,
+)
 from certrotor.errors import ConfigError
 from certrotor.ports import SecretInfo
 from certrotor.spec import (
@@ -28,7 +36,7 @@ ROLE = "arn:aws:iam::123456789012:role/web-task"
 CA_ARN = "arn:aws:acm-pca:eu-west-1:123456789012:certificate-authority/12345678-1234-1234-1234-123456789012"
 
 
-def a_set(**fields: object) -> object:
+def a_set(**fields: object) -> CertificateSetConfig:
     data = {
         "name": "team/web",
         "dns_names": ["web.internal", "web.example.test"],
