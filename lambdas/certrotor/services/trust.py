@@ -47,7 +47,7 @@ class CaStatus:
 
 def rotator_id(config: CertrotorConfig) -> str:
     """The rotator's id: the name shared by its functions and sets' tags."""
-    return config.service_name
+    return config.rotator_id
 
 
 def trust_secret_name(rotator: str) -> str:
