@@ -64,7 +64,7 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
         app,
         node.try_get_context(STACK_NAME_CONTEXT_KEY) or DEFAULT_STACK_NAME,
         config=config,
-        skip_bundling=context_flag(node.try_get_context(SKIP_BUNDLING_CONTEXT_KEY)),
+        skip_bundling=context_flag(node.try_get_context(SKIP_BUNDLING_CONTEXT_KEY), SKIP_BUNDLING_CONTEXT_KEY),
         architecture=node.try_get_context(ARCHITECTURE_CONTEXT_KEY) or "arm64",
         allow_issuer_principal_patterns=context_flag(node.try_get_context(ISSUER_PATTERNS_CONTEXT_KEY)),
         env=Environment(

@@ -46,11 +46,18 @@ def config_from_context(context: Mapping[str, Any], base_dir: Path | None = None
     return load_config(inline)
 
 
-def context_flag(value: Any) -> bool:
-    """A context value as a boolean: CLI context (-c key=true) arrives as text."""
-    if isinstance(value, str):
+_FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+def context_flag(value: Any, key: str = "context flag") -> bool:
+    """A context value as a boolean: CLI context (-c key=true) arrives as
+    text. Anything but a boolean or one of the words is refused, never read
+    as false."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS | _FALSE_WORDS:
         return value.strip().lower() in _TRUE_WORDS
-    return bool(value)
+    raise ConfigError(f"{key}: {value!r} is not true or false")
 
 
 def _read_config_file(path: Path, base_dir: Path) -> Any:

@@ -20,6 +20,7 @@ import json
 import sys
 from typing import Any
 
+from certrotor.cli_arguments import pca_arn, positive_int, positive_seconds, rotator
 from certrotor.errors import CertrotorError
 
 EXIT_FAILED = 1
@@ -127,10 +128,12 @@ def register(subparsers: Any) -> None:
     ca = subparsers.add_parser("ca", help="rotate the rotator's CA in stages, show, pause or roll back")
     commands = ca.add_subparsers(dest="ca_command", required=True, metavar="ACTION")
     rotate = commands.add_parser("rotate", help="move every set to another CA with a trust overlap (resumable)")
-    rotate.add_argument("--to", required=True, metavar="ARN", help="the Private CA to move to")
+    rotate.add_argument("--to", required=True, metavar="ARN", type=pca_arn, help="the Private CA to move to")
     rotate.add_argument("--disable-old", action="store_true", help="disable the old CA once no set uses it")
-    rotate.add_argument("--parallel", type=int, default=5, help="rotations in flight at once (default 5)")
-    rotate.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for one set (default 900)")
+    rotate.add_argument("--parallel", type=positive_int, default=5, help="rotations in flight at once (default 5)")
+    rotate.add_argument(
+        "--timeout", type=positive_seconds, default=900.0, help="seconds to wait for one set (default 900)"
+    )
     rotate.add_argument(
         "--until", choices=("move", "prune", "disable"), help="stop before this stage (check, then run again)"
     )
@@ -141,5 +144,7 @@ def register(subparsers: Any) -> None:
     ):
         commands.add_parser(name, help=text)
     for sub in commands.choices.values():
-        sub.add_argument("--rotator", default=DEFAULT_ROTATOR, help="the rotator's id (default certrotor)")
+        sub.add_argument(
+            "--rotator", default=DEFAULT_ROTATOR, type=rotator, help="the rotator's id (default certrotor)"
+        )
         sub.set_defaults(run=_run)

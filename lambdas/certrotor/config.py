@@ -34,7 +34,9 @@ MAX_CONFIG_DEPTH = 8
 ISSUER_CURVES = ("secp256r1", "secp384r1", "secp521r1")
 
 _ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+$")
-_PCA_ARN = re.compile(r"^arn:aws[a-z-]*:acm-pca:[a-z0-9-]+:\d{12}:certificate-authority/[0-9a-f-]{36}$")
+PCA_ARN_PATTERN = _PCA_ARN = re.compile(
+    r"^arn:aws[a-z-]*:acm-pca:[a-z0-9-]+:\d{12}:certificate-authority/[0-9a-f-]{36}$"
+)
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 # Secret names: 1-512 chars of letters, digits and /_+=.@-; ours add "/key" etc.
 _SET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,400}$")
@@ -53,7 +55,7 @@ DEFAULT_ROTATOR_ID = "certrotor"
 _CRON_HOURS_ITEM = re.compile(r"^(\*|\d{1,2}(?:-\d{1,2})?)(?:/(\d{1,2}))?$")
 _DURATION = re.compile(r"^(\d{1,3})h$")
 # service_name becomes part of resource names and the Powertools service.
-_SERVICE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,39}$")
+SERVICE_NAME_PATTERN = _SERVICE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,39}$")
 # One DNS label (RFC 1123 section 2.1).
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_COMMON_NAME = 64  # RFC 5280 appendix A.1: ub-common-name

@@ -24,7 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from certrotor.client.request import URL_ENV, FunctionUrlClient, IssuerHttpError, set_path
+from certrotor.cli_arguments import positive_seconds
+from certrotor.client.request import URL_ENV, FunctionUrlClient, IssuerHttpError, check_issuer_url, set_path
 from certrotor.errors import CertrotorError
 from certrotor.pki.bundle import colon_serial
 
@@ -129,6 +130,11 @@ def _run_issue_now(args: argparse.Namespace) -> int:
         _complain("issue-now", f"--url is required (or set {URL_ENV})")
         return EXIT_USAGE
     try:
+        check_issuer_url(args.url)
+    except ValueError as exc:
+        _complain("issue-now", str(exc))
+        return EXIT_USAGE
+    try:
         issue_now(FunctionUrlClient(args.url, region=args.region), args.name, args.timeout)
     except IssuerHttpError as exc:
         _complain("issue-now", str(exc))
@@ -145,6 +151,11 @@ def _run_issue_now(args: argparse.Namespace) -> int:
 def _run_status(args: argparse.Namespace) -> int:
     if not args.url:
         _complain("set-status", f"--url is required (or set {URL_ENV})")
+        return EXIT_USAGE
+    try:
+        check_issuer_url(args.url)
+    except ValueError as exc:
+        _complain("set-status", str(exc))
         return EXIT_USAGE
     try:
         status = FunctionUrlClient(args.url, region=args.region).call("GET", f"/sets/{set_path(args.name)}").body
@@ -241,7 +252,7 @@ def register(subparsers: Any) -> None:
     now.add_argument("name", help="the set's name")
     now.add_argument("--url", default=os.environ.get(URL_ENV), help=url_help)
     now.add_argument("--region", help="signing region (default: from the URL or AWS_REGION)")
-    now.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (default 300)")
+    now.add_argument("--timeout", type=positive_seconds, default=300.0, help="seconds to wait (default 300)")
     now.set_defaults(run=_run_issue_now)
 
     status = subparsers.add_parser("set-status", help="a managed set's version, serial and expiry")

@@ -127,6 +127,12 @@ def test_context_flag_keeps_json_booleans() -> None:
     assert context_flag(None) is False
 
 
+@pytest.mark.parametrize("value", ["maybe", "fasle", 1, "2"])
+def test_context_flag_refuses_anything_but_true_or_false(value: object) -> None:
+    with pytest.raises(ConfigError, match=r"certrotor:skip_bundling: .* is not true or false"):
+        context_flag(value, "certrotor:skip_bundling")
+
+
 @pytest.mark.parametrize(
     ("days", "expected"),
     [

@@ -108,6 +108,23 @@ def default_credentials() -> Credentials:
     return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
 
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def check_issuer_url(url: object) -> str:
+    """An issuer URL: https with a host, or http to a loopback host (local
+    mode). Anything else is refused (ValueError) before a request is signed."""
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError("--url: the issuer's Function URL is empty")
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError(f"--url: {url[:80]!r} is not an https:// URL with a host")
+    if parts.scheme == "http" and host not in _LOOPBACK_HOSTS:
+        raise ValueError(f"--url: {url[:80]!r} is plain http to another host; use https")
+    return url.strip()
+
+
 class FunctionUrlClient:
     """JSON over HTTPS to a Function URL with AWS_IAM auth (SigV4, "lambda")."""
 
@@ -118,7 +135,7 @@ class FunctionUrlClient:
         region: str | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self.url = url.rstrip("/")
+        self.url = check_issuer_url(url).rstrip("/")
         self._credentials = credentials
         self.region = region_for(url, region)
         self._timeout = timeout
@@ -276,6 +293,17 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if not args.names and not args.ips:
         _complain("at least one --name or --ip is required")
+        return EXIT_USAGE
+    try:
+        check_issuer_url(args.url)
+        if not str(args.out).strip():
+            raise ValueError("--out is empty; name the directory for the key material")
+        if not 1 <= args.validity_days <= 3650:
+            raise ValueError(f"--validity-days: {args.validity_days} is not 1-3650")
+        if not 0 < args.deadline <= 3600:
+            raise ValueError(f"--deadline: {args.deadline} must be more than 0 and at most 3600 seconds")
+    except ValueError as exc:
+        _complain(str(exc))
         return EXIT_USAGE
 
     def say(line: str) -> None:

@@ -21,6 +21,8 @@ import os
 import sys
 from typing import Any
 
+from certrotor.cli_arguments import non_negative_int, pca_arn
+from certrotor.cli_arguments import rotator as rotator_argument
 from certrotor.errors import CertrotorError
 from certrotor.fleet import DEFAULT_ROTATOR_ID
 from certrotor.fleet.quotas import DEFAULT_HEADROOM, PerRotation, pacing
@@ -224,10 +226,10 @@ def register(subparsers: Any) -> None:
         description="List every set the rotator manages and its health; exit 1 if any set is expired, "
         "inside its alarm window, stuck or unreadable.",
     )
-    status.add_argument("--rotator", default=rotator, help=rotator_help)
+    status.add_argument("--rotator", default=rotator, type=rotator_argument, help=rotator_help)
     status.add_argument("--set", metavar="GLOB", help="only sets whose name matches (e.g. 'tls/*')")
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.add_argument("--alarm-days", type=int, default=7, help="alarm window in days (default 7)")
+    status.add_argument("--alarm-days", type=non_negative_int, default=7, help="alarm window in days (default 7)")
     status.add_argument(
         "--reads-per-second",
         type=_positive_float,
@@ -259,7 +261,9 @@ def register(subparsers: Any) -> None:
     chosen = rekey.add_argument_group("selection (at least one)")
     chosen.add_argument("--all", action="store_true", help="every set of the rotator")
     chosen.add_argument("--set", metavar="GLOB", help="sets whose name matches")
-    chosen.add_argument("--ca", metavar="ARN", help="sets whose current certificate was issued by this CA")
+    chosen.add_argument(
+        "--ca", metavar="ARN", type=pca_arn, help="sets whose current certificate was issued by this CA"
+    )
     rekey.add_argument("--reason", help="why (recorded in the execution's input)")
     rekey.add_argument("--max-rate", type=_positive_float, help="at most this many rotations per second")
     rekey.add_argument(
@@ -269,7 +273,7 @@ def register(subparsers: Any) -> None:
         help=f"share of each quota left to scheduled rotations and the issuer (default {DEFAULT_HEADROOM})",
     )
     rekey.add_argument("--since", help="skip sets rotated at or after this UTC time (resume an earlier run)")
-    rekey.add_argument("--rotator", default=rotator, help=rotator_help)
+    rekey.add_argument("--rotator", default=rotator, type=rotator_argument, help=rotator_help)
     rekey.add_argument(
         "--state-machine",
         default=os.environ.get(STATE_MACHINE_ENV),

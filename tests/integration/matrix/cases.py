@@ -567,3 +567,51 @@ CONFIG_CASES: list[tuple[str, list[tuple[str, Any]], str]] = [
     ("window-number", [("sets.0.schedule", {"expression": "rate(20 days)", "window": 4})], "window"),
     ("expression-number", [("sets.0.schedule", {"expression": 20})], "expression"),
 ]
+
+# --------------------------------------------------------------------------
+# The certrotor command's other arguments: (id, argv, exit code, message)
+# "{dir}" is the case's own directory. "no-region" cases run without a region.
+CLI_CASES: list[tuple[str, list[str], int, str]] = [
+    ("status-rotator-empty", ["status", "--rotator", ""], 2, "is not a rotator id"),
+    ("status-rotator-slash", ["status", "--rotator", "a/b"], 2, "is not a rotator id"),
+    ("status-alarm-days-negative", ["status", "--alarm-days", "-5"], 2, "must not be negative"),
+    ("status-reads-per-second-zero", ["status", "--reads-per-second", "0"], 2, "must be positive"),
+    ("rekey-ca-not-an-arn", ["rekey", "--ca", "my-ca"], 2, "is not a Private CA ARN"),
+    ("ca-rotate-to-not-an-arn", ["ca", "rotate", "--to", "notanarn"], 2, "is not a Private CA ARN"),
+    (
+        "ca-rotate-parallel-zero",
+        [
+            "ca",
+            "rotate",
+            "--to",
+            "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/" + "0" * 8 + "-0000-0000-0000-" + "0" * 12,
+            "--parallel",
+            "0",
+        ],
+        2,
+        "must be at least 1",
+    ),
+    ("ca-status-rotator-empty", ["ca", "status", "--rotator", ""], 2, "is not a rotator id"),
+    ("issue-now-timeout-negative", ["issue-now", "x", "--url", "https://h.example", "--timeout", "-1"], 2, "--timeout"),
+    ("issue-now-url-ftp", ["issue-now", "x", "--url", "ftp://h.example"], 64, "--url"),
+    ("set-status-url-no-host", ["set-status", "x", "--url", "https://"], 64, "--url"),
+    ("set-status-url-plain-http", ["set-status", "x", "--url", "http://issuer.example"], 64, "plain http"),
+    ("request-url-not-a-url", ["request", "--url", "notaurl", "--name", "a.internal", "--out", "{dir}"], 64, "--url"),
+    ("request-out-empty", ["request", "--url", "https://h.example", "--name", "a.internal", "--out", ""], 64, "--out"),
+    (
+        "request-validity-zero",
+        ["request", "--url", "https://h.example", "--name", "a.internal", "--out", "{dir}", "--validity-days", "0"],
+        64,
+        "--validity-days",
+    ),
+    (
+        "request-deadline-negative",
+        ["request", "--url", "https://h.example", "--name", "a.internal", "--out", "{dir}", "--deadline", "-1"],
+        64,
+        "--deadline",
+    ),
+    ("request-no-names", ["request", "--url", "https://h.example", "--out", "{dir}"], 64, "--name or --ip"),
+    ("unknown-command", ["frobnicate"], 2, "invalid choice"),
+    ("status-without-region", ["no-region", "status"], 3, "AWS: You must specify a region"),
+    ("ca-status-without-region", ["no-region", "ca", "status"], 3, "AWS: You must specify a region"),
+]

@@ -350,6 +350,39 @@ def test_a_bad_revocation_is_refused_and_records_nothing(
 
 
 # --------------------------------------------------------------------------
+# The certrotor command's other arguments
+
+
+@pytest.mark.parametrize(("argv", "code", "message"), [pytest.param(*row[1:], id=row[0]) for row in cases.CLI_CASES])
+def test_a_bad_command_line_is_one_line_and_changes_nothing(
+    deployment: Deployment,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    argv: list[str],
+    code: int,
+    message: str,
+) -> None:
+    for name, value in deployment.emulator.env().items():
+        monkeypatch.setenv(name, value)
+    if argv[0] == "no-region":
+        argv = argv[1:]
+        for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+            monkeypatch.delenv(name, raising=False)
+    argv = [a.format(dir=tmp_path / "out") for a in argv]
+    capsys.readouterr()
+    with changes_nothing(deployment, tmp_path):
+        try:
+            exit_code = cli.main(argv)
+        except SystemExit as exit_:
+            exit_code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    assert exit_code == code, captured
+    assert_one_clear_line(captured.err, re.escape(message), "certrotor")
+    assert_no_key_bytes(deployment, captured.out, captured.err)
+
+
+# --------------------------------------------------------------------------
 # Configuration
 
 
@@ -404,6 +437,7 @@ def matrix_size() -> int:
         + len(cases.ROTATION_EVENT_CASES)
         + len(cases.REVOKE_CASES)
         + len(cases.CONFIG_CASES)
+        + len(cases.CLI_CASES)
         + 2
     )
 
