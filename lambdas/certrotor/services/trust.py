@@ -27,15 +27,18 @@ from typing import Any
 from cryptography import x509
 
 from certrotor.bounded_json import JsonRefused, parse_json_object
-from certrotor.config import MAX_VALUE_LIMIT, CertrotorConfig
+from certrotor.config import CertrotorConfig
 from certrotor.errors import BundleError, IntegrityError, NotFoundError
 from certrotor.layout.manifest import INITIAL_VALUE
 from certrotor.pki.bundle import cert_to_pem, fingerprint, parse_certificates
 from certrotor.ports import CURRENT, SecretPort
 
 TRUST_FORMAT = "certrotor-trust/1"
-# Checked before parsing: an object of lists of objects, with small maps inside.
+# Checked before parsing: an object of lists of objects, with small maps
+# inside. The size bound is against runaway values, well above Secrets
+# Manager's own 64 KiB (an emulator does not enforce that one).
 MAX_TRUST_DEPTH = 6
+MAX_TRUST_CHARS = 1024 * 1024
 TRUST_FILE = "trust.pem"
 
 
@@ -181,7 +184,7 @@ class TrustDocument:
         if text == INITIAL_VALUE:
             return cls(rotator=rotator)
         try:
-            data = parse_json_object(text, max_chars=MAX_VALUE_LIMIT, max_depth=MAX_TRUST_DEPTH, what="trust bundle")
+            data = parse_json_object(text, max_chars=MAX_TRUST_CHARS, max_depth=MAX_TRUST_DEPTH, what="trust bundle")
         except JsonRefused as exc:
             raise IntegrityError(f"trust bundle is malformed: {exc}") from None
         try:
