@@ -54,7 +54,7 @@ demo: $(LOCAL_STAMP)
 	@$(VENV)/bin/certrotor demo
 
 test: $(STAMP) $(CDK_CLI) lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 # Everything but the slow real-bundle build.
 test-fast: $(STAMP) $(CDK_CLI)

@@ -10,11 +10,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from certrotor.config import CaConfig, CertrotorConfig, load_config
+from certrotor.errors import IntegrityError
 from certrotor.layout.manifest import INITIAL_VALUE
 from certrotor.local.ca import LocalCA
 from certrotor.local.emulator import ACCOUNT, Emulator
 from certrotor.pki.bundle import cert_to_pem
-from certrotor.services.trust import TrustStore, ensure_ca, rotator_id
+from certrotor.services.trust import CaStatus, TrustDocument, TrustStore, rotator_id
 from certrotor.spec import PART_TAG, ROTATOR_TAG, SET_TAG, spec_description
 
 ROTATION_FUNCTION = "certrotor-rotate"
@@ -180,4 +181,11 @@ def create_trust(emulator: Emulator, config: CertrotorConfig, ca_arn: str) -> No
     with contextlib.suppress(secrets.exceptions.ResourceExistsException):
         secrets.create_secret(Name=store.name, Description="certrotor trust bundle", SecretString=INITIAL_VALUE)
     chain = PrivateCA(ca_arn, emulator.client("acm-pca")).ca_certificate_chain()
-    ensure_ca(store, ca_arn, chain, dt.datetime.now(dt.UTC))
+    # A provisioning stands for a new stack: its trust secret holds this CA
+    # alone, so provisioning again into one emulator never grows the document.
+    try:
+        before: TrustDocument | None = store.load()
+    except IntegrityError:
+        before = None
+    fresh = TrustDocument(rotator=store.rotator, revision=before.revision if before else 0)
+    store.save(fresh.with_ca(ca_arn, chain, CaStatus.ACTIVE, dt.datetime.now(dt.UTC)), before)
