@@ -41,7 +41,7 @@ from certrotor.spec import ROTATOR_TAG
 from certrotor_cdk.constants import METRICS_NAMESPACE, SERVICE_DIMENSION
 from certrotor_cdk.lambda_function import CertrotorFunction, FunctionSettings
 from certrotor_cdk.monitoring import Monitoring
-from certrotor_cdk.rotator import TAGGED_RESOURCES_REGEX
+from certrotor_cdk.rotator import TAGGED_RESOURCES_REGEX, manifest_key_decrypt
 
 ISSUER_HANDLER = "certrotor.handlers.issuer.lambda_handler"
 ENV_LEDGER_TABLE = "CERTROTOR_LEDGER_TABLE"
@@ -241,14 +241,7 @@ class IssuerApi(Construct):
                     ],
                     conditions={"StringEquals": rotator},
                 ),
-                iam.PolicyStatement(
-                    sid="ManifestKeys",
-                    actions=["kms:Decrypt"],
-                    resources=[stack.format_arn(service="kms", resource="key", resource_name="*")],
-                    conditions={
-                        "StringEquals": {**rotator, "kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}
-                    },
-                ),
+                manifest_key_decrypt(stack, rotator),
                 # RotateSecret invokes the rotation function as the caller.
                 iam.PolicyStatement(
                     sid="InvokeRotation", actions=["lambda:InvokeFunction"], resources=[rotation_function.function_arn]

@@ -589,14 +589,7 @@ class CertificateRotator(Construct):
                     resources=[_secret_arn(stack, self.set_name_prefix)],
                     conditions={"StringEquals": rotator},
                 ),
-                iam.PolicyStatement(
-                    sid="ManifestKeys",
-                    actions=["kms:Decrypt"],
-                    resources=[stack.format_arn(service="kms", resource="key", resource_name="*")],
-                    conditions={
-                        "StringEquals": {**rotator, "kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}
-                    },
-                ),
+                manifest_key_decrypt(stack, rotator),
             ],
         )
         NagSuppressions.add_resource_suppressions(
@@ -655,6 +648,17 @@ class CertificateRotator(Construct):
                 }
             ],
         )
+
+
+def manifest_key_decrypt(stack: Stack, rotator: dict[str, str]) -> iam.PolicyStatement:
+    """kms:Decrypt of the keys tagged with the rotator, through Secrets Manager
+    only: what a reader of manifest values needs of KMS."""
+    return iam.PolicyStatement(
+        sid="ManifestKeys",
+        actions=["kms:Decrypt"],
+        resources=[stack.format_arn(service="kms", resource="key", resource_name="*")],
+        conditions={"StringEquals": {**rotator, "kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}},
+    )
 
 
 def _secret_arn(stack: Stack, prefix: str) -> str:
