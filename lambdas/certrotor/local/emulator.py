@@ -33,6 +33,11 @@ _CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "certrotor-local-secret",
 }
 _patch_lock = threading.Lock()
+# Emulator.activated(): the environment saved before the first active layer,
+# and the layers (dicts of variables) active now, oldest first.
+_ACTIVATION_LOCK = threading.Lock()
+_SAVED_ENV: dict[str, str | None] = {}
+_LAYERS: list[dict[str, str]] = []
 _patched = False
 # RotateSecret's rotation in local mode, per region: called with the secret's
 # name and the new version's token once AWSPENDING is staged on it.
@@ -250,18 +255,37 @@ class Emulator:
 
     @contextmanager
     def activated(self, extra: Mapping[str, str] | None = None) -> Iterator[None]:
-        """Set the emulator's environment (and `extra`) for the duration."""
-        values = {**self.env(), **(extra or {})}
-        saved = {k: os.environ.get(k) for k in values}
-        os.environ.update(values)
+        """Set the emulator's environment (and `extra`) for the duration.
+
+        Activations may overlap across threads (a background rotation and the
+        local gateway) as well as nest: each is a layer, and leaving one
+        recomputes the environment from the values saved before the first
+        layer plus the layers still active, so the order in which overlapping
+        activations end never leaves a variable set."""
+        layer = {**self.env(), **(extra or {})}
+        with _ACTIVATION_LOCK:
+            for key in layer:
+                _SAVED_ENV.setdefault(key, os.environ.get(key))
+            _LAYERS.append(layer)
+            os.environ.update(layer)
         try:
             yield
         finally:
-            for key, old in saved.items():
-                if old is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = old
+            with _ACTIVATION_LOCK:
+                for i, active in enumerate(_LAYERS):
+                    if active is layer:
+                        del _LAYERS[i]
+                        break
+                for key, saved in _SAVED_ENV.items():
+                    value = saved
+                    for active in _LAYERS:
+                        value = active.get(key, value)
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+                if not _LAYERS:
+                    _SAVED_ENV.clear()
 
     # -- what only Secrets Manager itself does ------------------------------
 
