@@ -11,10 +11,14 @@ printed is the score:
 Timeouts count as killed (the mutant hung the code under test); mutants no
 test reaches count as survived. Usage:
 
-    python tools/mutation.py [--max-children N] [--keep]
+    python tools/mutation.py [--max-children N] [--keep] [--rerun-survivors]
 
-`--keep` reuses build/mutation/ from the last run, so only mutants whose
-code or tests changed are run again.
+`--keep` reuses build/mutation/ from the last run: mutmut keeps each mutant's
+result and runs again only the mutants of functions whose code changed (and
+those never checked). A result stays until its function changes, so after new
+tests are added `--rerun-survivors` (implies `--keep`) also runs every mutant
+not yet killed again (survivors, mutants no test reached, unchecked ones), and
+only those: the score is then complete and current without a full run.
 """
 
 from __future__ import annotations
@@ -61,6 +65,10 @@ pytest_add_cli_args = ["-p", "no:randomly", "-p", "no:xdist"]
 pytest_add_cli_args_test_selection = {tests}
 also_copy = {copied}
 timeout_multiplier = 10.0
+# Fixture setup (the emulator, a provisioned environment) is not in the test
+# durations mutmut measures; without this a slow setup on a busy machine
+# would pass for a hang (a timeout counts as killed).
+timeout_constant = 5.0
 """
 
 
@@ -99,6 +107,37 @@ def stage(keep: bool) -> None:
     )
 
 
+GENERATE = """\
+import sys
+from os import makedirs
+import mutmut.__main__ as m
+makedirs("mutants", exist_ok=True)
+m.copy_src_dir()
+m.copy_also_copy_files()
+m.setup_source_paths()
+m.create_mutants(int(sys.argv[1]))
+"""
+
+# mutmut's exit codes that are a kill (killed, pytest internal error, timeouts,
+# caught by the type check); see mutmut.stats.status_by_exit_code.
+KILLED_CODES = {1, 3, 36, 37, -24, 24, 152, 255}
+
+
+def results() -> dict[str, int | None]:
+    """Every mutant's recorded exit code (None: not checked yet), from mutants/**/*.meta."""
+    codes: dict[str, int | None] = {}
+    for meta in sorted((STAGE / "mutants").rglob("*.py.meta")):
+        codes.update(json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"])
+    return codes
+
+
+def not_killed(env: dict[str, str], max_children: int) -> list[str]:
+    """Generate the mutants of the current code (mutmut resets the results of
+    changed functions), then name every mutant without a kill."""
+    subprocess.run([sys.executable, "-c", GENERATE, str(max_children)], cwd=STAGE, env=env, check=True)
+    return sorted(name for name, code in results().items() if code not in KILLED_CODES)
+
+
 def score() -> tuple[int, int, int]:
     """(killed, survived, total) from mutmut's CI/CD stats."""
     mutmut = [sys.executable, "-m", "mutmut"]
@@ -115,17 +154,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--keep", action="store_true", help="reuse the last run's results where nothing changed")
     parser.add_argument(
+        "--rerun-survivors",
+        action="store_true",
+        help="with --keep: run again only the mutants not killed yet (after adding tests)",
+    )
+    parser.add_argument(
         "--only", nargs="+", metavar="PATTERN", help="mutate only these (e.g. layout/* client/files.py); not the score"
     )
     args = parser.parse_args(argv)
     if args.only:
         MUTATED[:] = args.only
-    stage(args.keep)
+    stage(args.keep or args.rerun_survivors)
     env = {**os.environ, "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true"}
-    run = subprocess.run(
-        [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)], cwd=STAGE, env=env
-    )
+    names: list[str] = []
+    if args.rerun_survivors and (STAGE / "mutants").exists():
+        names = not_killed(env, args.max_children)
+        print(f"mutation: running again the {len(names)} mutants not killed", flush=True)
+    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *names]
+    if args.rerun_survivors and not names and (STAGE / "mutants").exists():
+        run = subprocess.CompletedProcess(command, 0)
+    else:
+        run = subprocess.run(command, cwd=STAGE, env=env)
     killed, survived, total = score()
+    unchecked = sum(1 for code in results().values() if code is None)
+    if unchecked:
+        print(f"mutation: {unchecked} mutants not checked yet (counted as survived)", file=sys.stderr)
     if run.returncode != 0 or killed == 0:
         # mutmut stops before testing any mutant when the tests fail unmutated.
         print(f"mutation: mutmut run failed (exit code {run.returncode}); no score", file=sys.stderr)
