@@ -264,7 +264,9 @@ class Ledger:
                 ConsistentRead=True,
             )
         item = resp.get("Item")
-        return (item["revoked_at"]["S"], item["revocation_reason"]["S"]) if item else None
+        if not item or "revoked_at" not in item:
+            return None  # never revoked, or only asked for (an intent not confirmed)
+        return item["revoked_at"]["S"], item["revocation_reason"]["S"]
 
     # -- requests in flight ---------------------------------------------------
 
