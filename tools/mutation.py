@@ -171,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         names = not_killed(env, args.max_children)
         print(f"mutation: running again the {len(names)} mutants not killed", flush=True)
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *names]
+    run: subprocess.CompletedProcess[bytes]
     if args.rerun_survivors and not names and (STAGE / "mutants").exists():
         run = subprocess.CompletedProcess(command, 0)
     else:
