@@ -34,6 +34,7 @@ from constructs import Construct, IDependable
 
 from certrotor.config import CertificateSetConfig, ServiceRef, load_set
 from certrotor.errors import ConfigError
+from certrotor.fleet.spread import deployed_schedule
 from certrotor.spec import DESCRIPTION_LIMIT, PART_TAG, ROTATOR_TAG, SET_TAG, SPEC_PREFIX, spec_fields
 from certrotor_cdk.constants import INITIAL_SECRET_VALUE, METRIC_DAYS_TO_EXPIRY, METRIC_ROTATION_FAILED
 from certrotor_cdk.rotator import CertificateRotator, RotatorRef, check_same_region, register_set_name
@@ -190,6 +191,8 @@ class RotatingCertificate(Construct):
         for reader in key_readers:
             self.grant_private_key_read(reader)
 
+        # The set's rate spread by its name's hash, as `certrotor plan` shows it.
+        self.deployed_schedule = deployed_schedule(self.certificate_set, self.rotator.expiry_alarm_days)
         self.rotation_schedule = self._schedule_rotation()
         self.expiry_alarm = self._expiry_alarm(alarm_topic or self.rotator.alarm_topic)
         self._explain_to_nag()
@@ -412,7 +415,7 @@ class RotatingCertificate(Construct):
         return grant
 
     def _schedule_rotation(self) -> secretsmanager.CfnRotationSchedule:
-        schedule = self.certificate_set.schedule
+        schedule = self.deployed_schedule
         # The L2 RotationSchedule takes only a Duration (rate in days) and
         # adds GetRandomPassword on "*"; the L1 carries cron(), hour rates
         # and the window as Secrets Manager defines them.

@@ -11,6 +11,7 @@ import ipaddress
 import itertools
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from enum import StrEnum
@@ -138,6 +139,13 @@ class Schedule:
     expression: str = "rate(20 days)"
     window: str | None = None
     rotate_immediately: bool = True
+    # A rate() is deployed as a cron() whose day and hour a hash of the set's
+    # name picks (certrotor.fleet.spread); false deploys the rate() as written.
+    spread: bool = True
+
+    def rotation_rules(self) -> dict[str, str]:
+        """Secrets Manager's RotationRules for this schedule."""
+        return {"ScheduleExpression": self.expression, **({"Duration": self.window} if self.window else {})}
 
     def rate_hours(self) -> int | None:
         """The interval in hours for a rate() expression, else None."""
@@ -398,7 +406,7 @@ def _unknown(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
     _require(not extra, f"{where}: unknown field(s) {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}")
 
 
-def _cron_hours(field: str, where: str) -> list[int]:
+def cron_hours(field: str, where: str = "schedule") -> list[int]:
     """The hours of the day (0-23) a cron() hours field selects."""
     hours: set[int] = set()
     for item in field.split(","):
@@ -450,7 +458,27 @@ def _cron_day_gap_days(fields: list[str]) -> int:
             return 31
         ordered = sorted(days)
         return max([later - earlier for earlier, later in itertools.pairwise(ordered)] + [ordered[0] + 7 - ordered[-1]])
-    return 31
+    month_days = _month_days(day_of_month)
+    if month_days is None or day_of_week not in ("*", "?"):
+        return 31
+    return month_days_gap(month_days)
+
+
+def _month_days(field: str) -> list[int] | None:
+    """Days 1-28 a plain day-of-month list names (e.g. "3,17"), or None:
+    such days exist in every month, so the gaps are exact."""
+    if not re.fullmatch(r"\d{1,2}(,\d{1,2})*", field):
+        return None
+    days = sorted({int(day) for day in field.split(",")})
+    return days if days[0] >= 1 and days[-1] <= 28 else None
+
+
+def month_days_gap(days: list[int]) -> int:
+    """The most days between two rotations on these days (1-28) of every
+    month: within a month, or from the last one to the first of the next
+    month after a 31-day month."""
+    gaps = [later - earlier for earlier, later in itertools.pairwise(days)]
+    return max([*gaps, 31 - days[-1] + days[0]])
 
 
 def _weekdays(field: str) -> set[int] | None:
@@ -479,7 +507,7 @@ def longest_gap_hours(schedule: Schedule) -> int:
         return schedule.rate_hours() or 0
     fields = cron.group(1).split()
     day_gap = _cron_day_gap_days(fields)
-    hours = _cron_hours(fields[1], "schedule")
+    hours = cron_hours(fields[1], "schedule")
     if day_gap == 1:
         return _widest_hours(hours)
     # From the last opening of one rotation day to the first of the next.
@@ -511,7 +539,7 @@ def _schedule(data: Any, where: str) -> Schedule:
     if isinstance(data, str):
         data = {"expression": data}
     _require(isinstance(data, Mapping), f"{where}: expected an object or an expression string")
-    _unknown(data, {"expression", "days", "window", "rotate_immediately"}, where)
+    _unknown(data, {"expression", "days", "window", "rotate_immediately", "spread"}, where)
     if "days" in data:
         _require("expression" not in data, f"{where}: give either days or expression, not both")
         days = _int(data["days"], f"{where}.days", 1, 1000)
@@ -522,6 +550,7 @@ def _schedule(data: Any, where: str) -> Schedule:
         expression=expression,
         window=data.get("window"),
         rotate_immediately=_bool(data.get("rotate_immediately", True), f"{where}.rotate_immediately"),
+        spread=_bool(data.get("spread", True), f"{where}.spread"),
     )
     cron = _CRON.match(expression)
     # Hours between rotations, and the latest hour a window opens (cron only).
@@ -530,7 +559,7 @@ def _schedule(data: Any, where: str) -> Schedule:
         _require(len(fields) == 6, f"{where}.expression: cron() needs 6 fields, got {len(fields)}")
         _require(fields[0] == "0", f"{where}.expression: minutes must be 0 (rotation windows open on the hour)")
         _require(fields[5] == "*", f"{where}.expression: year must be * (schedules repeat within a year)")
-        hours = _cron_hours(fields[1], f"{where}.expression")
+        hours = cron_hours(fields[1], f"{where}.expression")
         hours_between = _closest_hours(hours)
         _require(
             hours_between >= MIN_ROTATION_HOURS,
@@ -795,13 +824,16 @@ def load_config(data: Mapping[str, Any], *, require_sets: bool = True) -> Certro
     if not isinstance(raw_sets, Sequence) or isinstance(raw_sets, str) or (require_sets and not raw_sets):
         raise ConfigError("sets: at least one certificate set is needed")
     sets = tuple(_set(item, i) for i, item in enumerate(raw_sets))
-    names = [s.name for s in sets]
-    _require(len(names) == len(set(names)), f"sets: duplicate names {sorted({n for n in names if names.count(n) > 1})}")
-    for cert_set in sets:
-        for other in names:
+    counts = Counter(s.name for s in sets)
+    duplicates = sorted(name for name, count in counts.items() if count > 1)
+    _require(not duplicates, f"sets: duplicate names {duplicates}")
+    # A name under another set's name ("a/key" under "a") collides with its
+    # part secrets: check each name's prefixes, not every pair of names.
+    for other in counts:
+        for cut in (i for i, char in enumerate(other) if char == "/"):
             _require(
-                other == cert_set.name or not other.startswith(cert_set.name + "/"),
-                f"sets: {other!r} collides with the part secrets of {cert_set.name!r}",
+                other[:cut] not in counts,
+                f"sets: {other!r} collides with the part secrets of {other[:cut]!r}",
             )
     ca = _ca(data.get("ca"))
     if ca.usage_mode == "SHORT_LIVED_CERTIFICATE":

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
+from certrotor.fleet.plan import deployed_schedules
 from certrotor.layout.manifest import INITIAL_VALUE
 from certrotor_cdk.rotating_certificate import RotatingCertificate
 
@@ -94,8 +95,11 @@ def test_only_the_manifest_secrets_have_a_rotation_schedule(main: Any) -> None:
 @pytest.mark.parametrize(
     ("name", "rules", "immediately"),
     [
-        ("tls/orders", {"ScheduleExpression": "rate(14 days)", "Duration": "4h"}, True),
-        ("tls/payments", {"ScheduleExpression": "rate(20 days)"}, True),
+        # Rates are deployed spread: a cron whose days and hour SHA-256 of the
+        # set's name picks (rate(14 days): two days 14 apart, the month's end
+        # within validity less the 10 alarm days); the user's cron as written.
+        ("tls/orders", {"ScheduleExpression": "cron(0 20 2,16 * ? *)", "Duration": "4h"}, True),
+        ("tls/payments", {"ScheduleExpression": "cron(0 12 6,26 * ? *)", "Duration": "4h"}, True),
         ("mtls/ledger", {"ScheduleExpression": "cron(0 4 ? * MON *)", "Duration": "2h"}, False),
     ],
 )
@@ -109,6 +113,15 @@ def test_rotation_schedule_carries_the_configured_expression_window_and_immediac
     assert schedule["Properties"]["RotationLambdaARN"] == main.resolve(
         main.stack.certrotor.rotation.function.function_arn
     )
+
+
+def test_every_set_is_deployed_with_the_schedule_the_plan_shows(main: Any) -> None:
+    planned = deployed_schedules(main.config)
+
+    for cert in main.stack.certrotor.certificates:
+        schedule = main.resources[main.stack.get_logical_id(cert.rotation_schedule)]
+        rules = planned[cert.certificate_set.name].rotation_rules()
+        assert schedule["Properties"]["RotationRules"] == rules
 
 
 def test_rotation_schedule_waits_for_the_part_secrets(main: Any) -> None:

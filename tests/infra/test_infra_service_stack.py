@@ -84,7 +84,8 @@ def test_a_service_stack_set_carries_its_spec_tag_schedule_and_alarm() -> None:
     schedule = template.find_resources("AWS::SecretsManager::RotationSchedule")
     (props,) = [r["Properties"] for r in schedule.values()]
     assert props["RotationLambdaARN"] == {"Fn::ImportValue": "certrotor-platform-rotation-function-arn"}
-    assert props["RotationRules"] == {"ScheduleExpression": "rate(10 days)", "Duration": "2h"}
+    # rate(10 days) spread by the set's name: three days 10 apart, its own hour.
+    assert props["RotationRules"] == {"ScheduleExpression": "cron(0 10 5,15,25 * ? *)", "Duration": "2h"}
     template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {

@@ -190,7 +190,9 @@ def run_plan(args: argparse.Namespace, secrets: Any = None) -> int:
         _say(json.dumps(result.as_json(), indent=2))
         return 0
     for name in result.created:
-        _say(f"+ {name} (created; first rotation on deploy)")
+        schedule = result.schedules[name]
+        window = f" window {schedule.window}" if schedule.window else ""
+        _say(f"+ {name} (created; first rotation on deploy; scheduled {schedule.expression}{window})")
     for name in result.removed:
         _say(f"- {name} (removed)")
     _say(f"= {len(result.kept)} set(s) kept")
@@ -199,13 +201,18 @@ def run_plan(args: argparse.Namespace, secrets: Any = None) -> int:
         f"at least {result.seconds_at_bound:.0f} s at the quota bound of {result.bound:.2f} rotations/s"
     )
     for load in result.windows:
+        written = load.expression + (f" window {load.window}" if load.window else "")
         _say(
-            f"schedule {load.expression}: {load.sets} set(s), {load.windows_per_interval} window(s) of "
-            f"{load.window_seconds // 3600} h per interval; peak {load.peak_sets_per_window} per window, "
-            f"{load.peak_rotations_per_second:.4f} rotations/s spread by name "
-            f"({load.unspread_rotations_per_second:.4f}/s if all in one window); "
+            f"schedule {written}: {load.sets} set(s) deployed on {load.deployed_schedules} distinct schedule(s); "
+            f"busiest hour {load.peak_rotations_per_second:.4f} rotations/s "
+            f"({load.unspread_rotations_per_second:.4f}/s if all rotated together); "
             f"{'fits' if load.fits else 'does NOT fit'} the quotas"
         )
+    _say(
+        f"fleet: busiest hour {result.peak_rotations_per_second:.4f} rotations/s against "
+        f"{result.bound * (1 - DEFAULT_HEADROOM):.2f}/s (the bound less {DEFAULT_HEADROOM:.0%} headroom); "
+        f"{'fits' if result.fits else 'does NOT fit'}"
+    )
     return 0
 
 

@@ -68,6 +68,7 @@ def _fix_default_version() -> None:
         _refuse_rewriting_versions(SecretsManagerBackend)
         _rotate_through_hook(SecretsManagerBackend)
         _secrets_manager_limits(SecretsManagerBackend)
+        _show_schedule_expressions()
         private_ca.install()
         _patched = True
 
@@ -195,6 +196,24 @@ def _secrets_manager_limits(backend_class: Any) -> None:
     FakeSecret._form_version_ids_to_stages = labelled_versions  # type: ignore[method-assign]
 
 
+def _show_schedule_expressions() -> None:
+    """DescribeSecret and ListSecrets show the RotationRules a rotation was
+    enabled with (ScheduleExpression, Duration), as AWS does; moto 5.2 keeps
+    and shows only AutomaticallyAfterDays."""
+    from moto.secretsmanager.models import FakeSecret
+
+    to_dict = FakeSecret.to_dict
+
+    def with_rules(self: Any) -> dict[str, Any]:
+        described = to_dict(self)
+        rules = getattr(self, "certrotor_rotation_rules", None)
+        if rules and "RotationRules" in described:
+            described["RotationRules"] = dict(rules)
+        return described
+
+    FakeSecret.to_dict = with_rules  # type: ignore[method-assign]
+
+
 class Emulator:
     """A moto server on a free loopback port; use as a context manager."""
 
@@ -294,11 +313,15 @@ class Emulator:
 
         return get_backend("secretsmanager")[ACCOUNT][self.region].secrets[name]
 
-    def enable_rotation(self, name: str, lambda_arn: str, days: int = 30) -> None:
-        """Mark a secret as rotated by a Lambda, as RotateSecret's configuration would."""
+    def enable_rotation(
+        self, name: str, lambda_arn: str, days: int = 30, rules: Mapping[str, str] | None = None
+    ) -> None:
+        """Mark a secret as rotated by a Lambda, as RotateSecret's configuration
+        would; `rules` (ScheduleExpression, Duration) are what it then shows."""
         secret = self._secret(name)
         secret.rotation_lambda_arn = lambda_arn
         secret.auto_rotate_after_days = days
+        secret.certrotor_rotation_rules = dict(rules) if rules else None
         secret.rotation_enabled = True
         secret.rotation_requested = True
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from certrotor.config import CaConfig, CertrotorConfig, load_config
 from certrotor.errors import IntegrityError
+from certrotor.fleet.spread import deployed_schedule
 from certrotor.layout.manifest import INITIAL_VALUE
 from certrotor.local.ca import LocalCA
 from certrotor.local.emulator import ACCOUNT, Emulator
@@ -135,8 +136,10 @@ def create_sets(emulator: Emulator, config: CertrotorConfig, rotation_function_a
             secrets.create_secret(
                 Name=name, KmsKeyId=kms_key, Description=description, SecretString=INITIAL_VALUE, Tags=tags
             )
+        # The schedule RotatingCertificate deploys: the rate spread by the name.
+        rules = deployed_schedule(cert_set, config.expiry_alarm_days).rotation_rules()
         days = max(1, (cert_set.schedule.rate_hours() or 24 * 30) // 24)
-        emulator.enable_rotation(cert_set.name, rotation_function_arn, days)
+        emulator.enable_rotation(cert_set.name, rotation_function_arn, days, rules)
     ecs = emulator.client("ecs")
     for cert_set in config.sets:
         for ref in cert_set.services:

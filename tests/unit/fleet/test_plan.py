@@ -10,13 +10,14 @@ import pytest
 
 from certrotor.cli import main
 from certrotor.config import load_config
-from certrotor.fleet.plan import plan, spread_offset
+from certrotor.fleet.plan import plan
 from certrotor.fleet.quotas import PerRotation
+from certrotor.fleet.spread import deployed_schedule
 
 CA = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555"
 
 
-def fleet(count: int, expression: str = "rate(30 days)") -> dict[str, Any]:
+def fleet(count: int, expression: Any = "rate(30 days)") -> dict[str, Any]:
     return {
         "ca": {"arn": CA},
         "sets": [
@@ -24,11 +25,6 @@ def fleet(count: int, expression: str = "rate(30 days)") -> dict[str, Any]:
             for i in range(count)
         ],
     }
-
-
-def test_the_spread_offset_is_stable_and_uses_every_slot() -> None:
-    assert spread_offset("tls/orders", 30) == spread_offset("tls/orders", 30)
-    assert len({spread_offset(f"tls/s{i}", 30) for i in range(1000)}) == 30
 
 
 def test_created_and_removed_sets_and_the_budget_of_the_first_rotations() -> None:
@@ -43,13 +39,32 @@ def test_created_and_removed_sets_and_the_budget_of_the_first_rotations() -> Non
 
 def test_ten_thousand_sets_on_one_interval_are_spread_below_the_quotas() -> None:
     config = load_config(fleet(10_000))
-    [load] = plan(config, deployed=set()).windows
-    assert load.windows_per_interval == 30
-    # Spread by name: about 10,000 / 30 per day-long window, far under the bound
-    assert 300 <= load.peak_sets_per_window <= 400
-    assert load.peak_rotations_per_second < 0.01
+    result = plan(config, deployed=set())
+    [load] = result.windows
+    # 28 days x 6 four-hour windows a day
+    assert load.deployed_schedules == 168
+    assert load.peak_rotations_per_second <= 1.4 * 10_000 / 168 / (4 * 3600)
     assert load.unspread_rotations_per_second == pytest.approx(10_000 / 86_400)
     assert load.fits
+    assert result.peak_rotations_per_second == load.peak_rotations_per_second
+    assert result.fits
+
+
+def test_the_plan_shows_each_set_with_the_schedule_it_is_deployed_with() -> None:
+    config = load_config(fleet(20))
+    result = plan(config, deployed=set())
+    assert result.schedules == {s.name: deployed_schedule(s, config.expiry_alarm_days) for s in config.sets}
+    assert len({s.expression for s in result.schedules.values()}) > 1
+
+
+def test_a_fleet_too_crowded_for_the_quotas_does_not_fit() -> None:
+    # 100 sets not spread, all in one one-hour window, against a bound of
+    # 0.01 rotations/s (5,000 writes a rotation): 0.028/s in that hour.
+    config = load_config(fleet(100, {"expression": "rate(1 day)", "window": "1h", "spread": False}))
+    result = plan(config, deployed=set(), per_rotation=PerRotation(writes=5_000))
+    assert result.peak_rotations_per_second == pytest.approx(100 / 3600)
+    assert not result.fits
+    assert not result.windows[0].fits
 
 
 def test_plan_command_prints_the_changes_offline(tmp_path: Path, capsys: Any) -> None:
