@@ -163,12 +163,81 @@ def run_rekey(args: argparse.Namespace, secrets: Any = None, sfn: Any = None) ->
 # plan
 
 
+def _value(value: Any) -> str:
+    if isinstance(value, dict) and "expression" in value:  # a schedule: as written
+        return f"{value['expression']}" + (f" window {value['window']}" if value.get("window") else "")
+    text = "-" if value is None else json.dumps(value, sort_keys=True)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _rules(rules: dict[str, Any] | None) -> str:
+    if not rules:
+        return "none"
+    window = f" window {rules['Duration']}" if rules.get("Duration") else ""
+    return f"{rules.get('ScheduleExpression') or rules.get('AutomaticallyAfterDays')}{window}"
+
+
+def plan_lines(result: Any) -> list[str]:
+    """The plan for people: one line per created, changed, removed set, then
+    the budget and the schedule windows."""
+    lines = []
+    for name in result.created:
+        schedule = result.schedules[name]
+        window = f" window {schedule.window}" if schedule.window else ""
+        lines.append(f"+ {name} (created; first rotation on deploy; scheduled {schedule.expression}{window})")
+    for change in result.changed:
+        what = [f"{key} {_value(old)} -> {_value(new)}" for key, (old, new) in change.fields.items()]
+        if change.schedule is not None:
+            old_rules, new_rules = change.schedule
+            what.append(f"deployed schedule {_rules(old_rules)} -> {_rules(new_rules)}")
+        if change.rotates_on_deploy:
+            effect = "rotates on deploy (schedule updated, rotate_immediately)"
+        elif change.new_certificate:
+            effect = (
+                f"new certificate needed ({', '.join(change.new_certificate)}): at its next rotation, or re-key now"
+            )
+        else:
+            effect = "applies without a rotation"
+        lines.append(f"~ {change.name}: {'; '.join(what)}; {effect}")
+    for name in result.removed:
+        lines.append(f"- {name} (removed: rotation schedule deleted, secrets and keys retained)")
+    for problem in result.unreadable:
+        lines.append(f"? {problem}")
+    lines.append(
+        f"= {len(result.kept)} set(s) unchanged; {len(result.created)} created, {len(result.changed)} changed, "
+        f"{len(result.removed)} removed"
+    )
+    lines.append(
+        f"budget on deploy: {result.rotations_on_deploy} rotation(s) = {result.writes:.0f} Secrets Manager writes, "
+        f"{result.issuances:.0f} certificates; at least {result.seconds_at_bound:.0f} s at the quota bound of "
+        f"{result.bound:.2f} rotations/s"
+    )
+    if result.rotations_to_apply:
+        lines.append(
+            f"to apply now: {result.rotations_to_apply} more rotation(s) (certrotor rekey) = "
+            f"{result.writes_to_apply:.0f} writes, {result.issuances_to_apply:.0f} certificates"
+        )
+    for load in result.windows:
+        written = load.expression + (f" window {load.window}" if load.window else "")
+        lines.append(
+            f"schedule {written}: {load.sets} set(s) deployed on {load.deployed_schedules} distinct schedule(s); "
+            f"busiest hour {load.peak_rotations_per_second:.3g} rotations/s "
+            f"({load.unspread_rotations_per_second:.3g}/s if all rotated together); "
+            f"{'fits' if load.fits else 'does NOT fit'} the quotas"
+        )
+    lines.append(
+        f"fleet: busiest hour {result.peak_rotations_per_second:.3g} rotations/s against "
+        f"{result.bound * (1 - DEFAULT_HEADROOM):.2f}/s (the bound less {DEFAULT_HEADROOM:.0%} headroom); "
+        f"{'fits' if result.fits else 'does NOT fit'}"
+    )
+    return lines
+
+
 def run_plan(args: argparse.Namespace, secrets: Any = None) -> int:
     from pathlib import Path
 
     from certrotor.config import load_config_json
-    from certrotor.fleet.inventory import list_sets
-    from certrotor.fleet.plan import plan
+    from certrotor.fleet.plan import DeployedSet, plan, read_deployed
 
     try:
         config = load_config_json(Path(args.config).read_text(encoding="utf-8"))
@@ -178,10 +247,10 @@ def run_plan(args: argparse.Namespace, secrets: Any = None) -> int:
     except CertrotorError as exc:
         _complain("plan", str(exc))
         return EXIT_USAGE
-    deployed: set[str] = set()
+    deployed: dict[str, DeployedSet] = {}
     if not args.offline:
         try:
-            deployed = {e["Name"] for e in list_sets(secrets or _client("secretsmanager"), args.rotator)}
+            deployed = read_deployed(secrets or _client("secretsmanager"), args.rotator)
         except CertrotorError as exc:
             _complain("plan", f"{exc} (use --offline to plan against nothing deployed)")
             return EXIT_FAILED
@@ -189,30 +258,8 @@ def run_plan(args: argparse.Namespace, secrets: Any = None) -> int:
     if args.json:
         _say(json.dumps(result.as_json(), indent=2))
         return 0
-    for name in result.created:
-        schedule = result.schedules[name]
-        window = f" window {schedule.window}" if schedule.window else ""
-        _say(f"+ {name} (created; first rotation on deploy; scheduled {schedule.expression}{window})")
-    for name in result.removed:
-        _say(f"- {name} (removed)")
-    _say(f"= {len(result.kept)} set(s) kept")
-    _say(
-        f"budget: {result.writes:.0f} Secrets Manager writes, {result.issuances:.0f} certificates; "
-        f"at least {result.seconds_at_bound:.0f} s at the quota bound of {result.bound:.2f} rotations/s"
-    )
-    for load in result.windows:
-        written = load.expression + (f" window {load.window}" if load.window else "")
-        _say(
-            f"schedule {written}: {load.sets} set(s) deployed on {load.deployed_schedules} distinct schedule(s); "
-            f"busiest hour {load.peak_rotations_per_second:.4f} rotations/s "
-            f"({load.unspread_rotations_per_second:.4f}/s if all rotated together); "
-            f"{'fits' if load.fits else 'does NOT fit'} the quotas"
-        )
-    _say(
-        f"fleet: busiest hour {result.peak_rotations_per_second:.4f} rotations/s against "
-        f"{result.bound * (1 - DEFAULT_HEADROOM):.2f}/s (the bound less {DEFAULT_HEADROOM:.0%} headroom); "
-        f"{'fits' if result.fits else 'does NOT fit'}"
-    )
+    for line in plan_lines(result):
+        _say(line)
     return 0
 
 
@@ -249,8 +296,10 @@ def register(subparsers: Any) -> None:
         "plan",
         help="what a config would change against what is deployed, its budget and schedule windows",
         description="Compare a config (JSON, as the CDK app takes it) with the sets deployed for the "
-        "rotator: created and removed sets, the writes and certificates their first rotations need, "
-        "and how many rotations each schedule's windows hold against the quotas.",
+        "rotator, spec by spec (read from each manifest): created, changed (which fields, and whether a "
+        "new certificate is needed), rotated by the deploy, and removed sets; the writes and certificates "
+        "those rotations need; each set's deployed (spread) schedule and the busiest hour's rotations per "
+        "second against the quotas.",
     )
     plan_parser.add_argument("--config", required=True, help="the config file (JSON)")
     plan_parser.add_argument("--rotator", default=rotator, help=rotator_help)
