@@ -13,6 +13,7 @@ from pathlib import Path
 from aws_cdk import Duration
 
 import certrotor
+from certrotor.fleet.quotas import rotation_concurrency
 from certrotor.handlers.runtime import CA_ARN_ENV, CONFIG_ENV
 from certrotor.layout.manifest import INITIAL_VALUE
 
@@ -75,9 +76,11 @@ ROTATION_TIMEOUT = Duration.minutes(5)
 # Generating an RSA 4096 key and the in-memory TLS handshake are CPU bound;
 # Lambda gives CPU in proportion to memory.
 ROTATION_MEMORY_MB = 512
-# Caps parallel Private CA and Secrets Manager writes (PutSecretValue and
-# friends share 50 TPS per account) when many sets rotate in one window.
-ROTATION_RESERVED_CONCURRENCY = 5
+# Enough instances to rotate at the account's quota bound (Secrets Manager
+# writes share 50 TPS, Private CA issues 25 TPS), and no more: a re-key paced
+# under the bound is never capped by it, and a crowded window cannot run far
+# past the quotas (certrotor.fleet.quotas.rotation_concurrency).
+ROTATION_RESERVED_CONCURRENCY = rotation_concurrency()
 
 MONITOR_TIMEOUT = Duration.minutes(1)
 MONITOR_MEMORY_MB = 256

@@ -2,7 +2,7 @@
 
 What raises an alarm:
 - a certrotor function failing (Lambda Errors) or the rotation function
-  being throttled (its reserved concurrency is deliberately small);
+  being throttled (its reserved concurrency allows the quota bound, no more);
 - Secrets Manager reporting a failed rotation (``RotationFailed`` event);
 - the rotation function's own RotationFailed / RedeployFailed metrics;
 - a set whose certificate expires within ``expiry_alarm_days``, or whose
@@ -143,7 +143,7 @@ class Monitoring(Construct):
                 f"{name}Throttles",
                 fn.metric_throttles(period=FAILURE_PERIOD, statistic="Sum"),
                 f"The certrotor {name.lower()} function was throttled: more rotations at "
-                "once than its reserved concurrency.",
+                "once than its reserved concurrency, which allows the account's quota bound.",
             )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(

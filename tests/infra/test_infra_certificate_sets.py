@@ -178,7 +178,8 @@ def test_rotation_function_runs_python_3_13_on_arm64_with_time_for_private_ca(ma
             "Runtime": "python3.13",
             "Architectures": ["arm64"],
             "Timeout": 300,
-            "ReservedConcurrentExecutions": 5,
+            # 6.25 rotations/s at the quota bound x 6 s a rotation.
+            "ReservedConcurrentExecutions": 38,
             "TracingConfig": {"Mode": "Active"},
         },
     )

@@ -25,7 +25,7 @@ from certrotor.cli_arguments import non_negative_int, pca_arn
 from certrotor.cli_arguments import rotator as rotator_argument
 from certrotor.errors import CertrotorError
 from certrotor.fleet import DEFAULT_ROTATOR_ID
-from certrotor.fleet.quotas import DEFAULT_HEADROOM, PerRotation, pacing
+from certrotor.fleet.quotas import DEFAULT_HEADROOM, PerRotation, pacing, rotation_concurrency
 
 EXIT_FAILED = 1
 EXIT_USAGE = 64
@@ -145,7 +145,9 @@ def run_rekey(args: argparse.Namespace, secrets: Any = None, sfn: Any = None) ->
     _say(f"re-key of {total} set(s) started: {execution}")
     _say(
         f"pacing: {paced.concurrency} in flight, one rotation per slot every {paced.wait_seconds} s on average "
-        f"= {paced.rate:.2f} rotations/s (quota bound {PerRotation().bound():.2f}/s, headroom {args.headroom:.0%}); "
+        f"= {paced.rate:.2f} rotations/s (quota bound {PerRotation().bound():.2f}/s, headroom {args.headroom:.0%}), "
+        f"about {paced.function_concurrency()} rotation function instances busy "
+        f"(of {rotation_concurrency()} reserved by default); "
         f"about {total / paced.rate / 60:.0f} min; sets rotated since {document['since']} are skipped"
     )
     if args.no_wait:

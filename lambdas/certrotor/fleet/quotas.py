@@ -34,6 +34,11 @@ DEFAULT_HEADROOM = 0.25
 # Each re-key child waits this long on average before starting its rotation;
 # the concurrency then sets the rate in steps of 1 / PACE_SECONDS per second.
 PACE_SECONDS = 10
+# Wall time of one rotation on AWS, its four invocations of the rotation
+# function one after the other, Private CA's asynchronous issuance included
+# (an allowance: bench/rotation.py measures about 0.4 s against the emulator,
+# whose CA answers at once; issuance on AWS takes seconds).
+ROTATION_SECONDS = 6.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,14 @@ class PerRotation:
         return min(limits, key=lambda k: limits[k])
 
 
+def rotation_concurrency(per_rotation: PerRotation | None = None, rotation_seconds: float = ROTATION_SECONDS) -> int:
+    """The rotation function's reserved concurrency: the instances busy at
+    once when rotations start at the quota bound (Little's law: rate x
+    time per rotation). A re-key, paced under the bound, is never capped by
+    it; a crowded rotation window is held near the bound, not far past it."""
+    return math.ceil((per_rotation or PerRotation()).bound() * rotation_seconds)
+
+
 @dataclass(frozen=True)
 class Pacing:
     """At most `concurrency` sets in flight, each slot starting one rotation
@@ -87,6 +100,11 @@ class Pacing:
     @property
     def rate(self) -> float:
         return self.concurrency / self.wait_seconds
+
+    def function_concurrency(self, rotation_seconds: float = ROTATION_SECONDS) -> int:
+        """Rotation function instances this pacing keeps busy (at most
+        ``rotation_concurrency`` when it stays under the quota bound)."""
+        return math.ceil(self.rate * rotation_seconds)
 
 
 def pacing(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from certrotor.fleet.quotas import PerRotation, pacing
+from certrotor.fleet.quotas import ROTATION_SECONDS, PerRotation, pacing, rotation_concurrency
 
 
 def test_the_bound_is_the_tightest_bucket() -> None:
@@ -49,3 +49,20 @@ def test_the_definition_skips_before_waiting_and_catches_every_error() -> None:
     assert child["RotatedSince"]["Default"] == "Delay"
     assert {c["Next"] for c in child["Rotate"]["Catch"]} == {"InProgress", "Failed"}
     assert child["Rotate"]["Catch"][-1]["ErrorEquals"] == ["States.ALL"]
+
+
+def test_the_rotation_functions_concurrency_carries_rotations_at_the_quota_bound() -> None:
+    # 6.25 rotations/s, each holding one instance for 6 s: 37.5 busy at once.
+    assert ROTATION_SECONDS == 6.0
+    assert rotation_concurrency(PerRotation(writes=8)) == 38
+    assert rotation_concurrency(PerRotation(writes=8), rotation_seconds=2) == 13
+
+
+@pytest.mark.parametrize("headroom", [0.0, 0.1, 0.25, 0.5])
+@pytest.mark.parametrize("writes", [4.0, 8.0, 12.0])
+def test_a_rekey_never_needs_more_rotation_instances_than_are_reserved(headroom: float, writes: float) -> None:
+    per = PerRotation(writes=writes)
+
+    paced = pacing(per, headroom=headroom)
+
+    assert paced.function_concurrency() <= rotation_concurrency(per)
