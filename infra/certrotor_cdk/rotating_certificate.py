@@ -66,7 +66,9 @@ class RotatingCertificate(Construct):
     :param set_name: the manifest secret's name ``N``.
     :param dns_names, ip_addresses, common_name, key_algorithm, usage,
         validity_days, chain_parts, value_limit, schedule, redeploy_strict, delivery:
-        as in the JSON configuration (docs/DEPLOY.md).
+        as in the JSON configuration (docs/DEPLOY.md). A ``rate()`` schedule is
+        deployed spread (``deployed_schedule``, kept as ``self.deployed_schedule``):
+        a ``cron()`` whose days and hour a hash of the set name picks.
     :param services: ECS services to redeploy after a rotation. A service
         defined in this app is tagged for the rotator; an imported one must
         carry the tag ``certrotor:rotator`` already (an annotation says so).

@@ -506,6 +506,7 @@ CONFIG_CASES: list[tuple[str, list[tuple[str, Any]], str]] = [
         "rotate_immediately: expected true or false",
     ),
     ("rotate-immediately-number", [("sets.0.schedule.rotate_immediately", 0)], "rotate_immediately"),
+    ("spread-text", [("sets.0.schedule.spread", "false")], "schedule.spread: expected true or false"),
     ("redeploy-strict-text", [("sets.0.redeploy_strict", "false")], "redeploy_strict: expected true or false"),
     ("ca-create-text", [("ca", {"create": "false", "arn": None})], "ca.create: expected true or false"),
     ("service-name-number", [("service_name", 123)], "service_name: expected a string"),
