@@ -45,7 +45,7 @@ from certrotor.config import (
 )
 from certrotor.errors import ConfigError
 from certrotor.services.rotation import TAG_ISSUING, TAG_REDEPLOYED
-from certrotor.services.supersede import TAG_SUPERSEDED
+from certrotor.services.supersede import SUPERSEDED_TAG_KEYS
 from certrotor.spec import PART_TAG, ROTATOR_TAG
 from certrotor_cdk.bundling import BundleTarget, lambda_code
 from certrotor_cdk.certificate_authority import CertificateAuthority
@@ -606,7 +606,7 @@ class CertificateRotator(Construct):
         # The monitor reads the CA's chain (trust bundle) and, unless
         # revoke_superseded is off, revokes superseded certificates: it reads
         # the CA's revocation configuration, describes each manifest (versions,
-        # tags) and tags it with the record, that tag key only.
+        # tags) and tags it with the records, those tag keys only.
         ca_actions = ["acm-pca:GetCertificateAuthorityCertificate"]
         if self.config.ca.revoke_superseded != "off":
             ca_actions += ["acm-pca:DescribeCertificateAuthority", "acm-pca:RevokeCertificate"]
@@ -623,13 +623,23 @@ class CertificateRotator(Construct):
                     resources=[_secret_arn(stack, self.set_name_prefix)],
                     conditions={
                         "StringEquals": rotator,
-                        "ForAllValues:StringEquals": {"aws:TagKeys": [TAG_SUPERSEDED]},
+                        "ForAllValues:StringEquals": {"aws:TagKeys": SUPERSEDED_TAG_KEYS},
                     },
                 ),
             )
         policy.add_statements(
             iam.PolicyStatement(sid="Ca", actions=ca_actions, resources=self.certificate_authority_arns)
         )
+        if self.config.ca.revoke_superseded != "off" and self.config.ca.previous_arns:
+            # The old CAs of finished CA rotations: their certificates still
+            # in grace are revoked by the CA that issued them; nothing else.
+            policy.add_statements(
+                iam.PolicyStatement(
+                    sid="RevokeOnPreviousCas",
+                    actions=["acm-pca:DescribeCertificateAuthority", "acm-pca:RevokeCertificate"],
+                    resources=list(self.config.ca.previous_arns),
+                )
+            )
         # It finds the sets by their rotator tag; ListSecrets takes no resource.
         list_secrets = iam.Policy(
             self,

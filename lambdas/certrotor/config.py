@@ -235,6 +235,11 @@ class CaConfig:
     # The CA `certrotor ca rotate` moves the sets to: the rotation function
     # may issue from it and the monitor may revoke on it.
     next_arn: str | None = None
+    # CAs the sets issued from before (the old CA of a finished CA rotation):
+    # nothing is issued from them, but the monitor may still revoke their
+    # superseded certificates whose grace is running. Drop one once its
+    # certificates are revoked (certrotor status) or expired.
+    previous_arns: tuple[str, ...] = ()
 
 
 REVOKE_SUPERSEDED_MODES = ("auto", "on", "off")
@@ -728,7 +733,19 @@ def _ca(data: Any) -> CaConfig:
         crl=_flag(data.get("crl", True), "ca.crl"),
         ocsp=_flag(data.get("ocsp", False), "ca.ocsp"),
         next_arn=_next_arn(data.get("next_arn"), arn),
+        previous_arns=_previous_arns(data.get("previous_arns", []), arn, data.get("next_arn")),
     )
+
+
+def _previous_arns(value: Any, arn: Any, next_arn: Any) -> tuple[str, ...]:
+    _require(isinstance(value, list) and len(value) <= 10, "ca.previous_arns: a list of at most 10 Private CA ARNs")
+    for item in value:
+        _require(
+            isinstance(item, str) and bool(_PCA_ARN.match(item)), f"ca.previous_arns: {item!r} is not a Private CA ARN"
+        )
+        _require(item not in (arn, next_arn), f"ca.previous_arns: {item} is ca.arn or ca.next_arn already")
+    _require(len(set(value)) == len(value), "ca.previous_arns: an ARN is listed twice")
+    return tuple(value)
 
 
 def _next_arn(value: Any, arn: Any) -> str | None:

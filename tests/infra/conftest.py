@@ -40,6 +40,7 @@ from certrotor_cdk.stack import CertrotorStack  # noqa: E402
 
 CA_ARN = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555"
 NEXT_CA_ARN = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/66666666-7777-8888-9999-000000000000"
+PREVIOUS_CA_ARN = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/55555555-7777-8888-9999-000000000000"
 ORDERS_READER = "arn:aws:iam::123456789012:role/orders-task"
 LEDGER_READER = "arn:aws:iam::210987654321:role/ledger-task"
 LEDGER_KEY_READER = "arn:aws:iam::210987654321:role/ledger-tls-terminator"
@@ -90,6 +91,7 @@ CREATED_CA_CONFIG: dict[str, Any] = {
         "usage_mode": "SHORT_LIVED_CERTIFICATE",
         "common_name": "Example Root CA",
         "next_arn": NEXT_CA_ARN,
+        "previous_arns": [PREVIOUS_CA_ARN],
     },
     "alarm_email": "oncall@example.com",
     # Below the 7-day validity, or the alarm would fire on every new certificate.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from .conftest import NEXT_CA_ARN
+from .conftest import NEXT_CA_ARN, PREVIOUS_CA_ARN
 
 
 def test_a_referenced_ca_creates_no_private_ca_resources(main: Any) -> None:
@@ -171,4 +172,19 @@ def test_the_next_ca_may_issue_only_end_entity_templates_and_the_monitor_may_rev
             ]
         }
     }
-    assert [NEXT_CA_ARN in s["Resource"] for s in revoke] == [True]
+    # (and on the previous CA, in a statement of its own)
+    assert [NEXT_CA_ARN in s["Resource"] for s in revoke] == [True, False]
+
+
+def test_a_previous_ca_is_only_revoked_on_by_the_monitor(created_ca: Any) -> None:
+    certrotor = created_ca.stack.certrotor
+    rotation = created_ca.role_statements(certrotor.rotation.role)
+    monitor = created_ca.role_statements(certrotor.monitor.role)
+
+    on_previous = [s for s in monitor if PREVIOUS_CA_ARN in s["Resource"]]
+
+    # Its certificates still in grace are revoked by it; nothing is issued or read from it.
+    assert [(sorted(s["Action"]), s["Resource"]) for s in on_previous] == [
+        (["acm-pca:DescribeCertificateAuthority", "acm-pca:RevokeCertificate"], [PREVIOUS_CA_ARN])
+    ]
+    assert not [s for s in rotation if PREVIOUS_CA_ARN in json.dumps(s["Resource"])]

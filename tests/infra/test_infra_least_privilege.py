@@ -221,7 +221,7 @@ def test_monitor_role_gets_only_the_manifest_values_and_decrypts_only_their_key(
             "acm-pca:RevokeCertificate",
         )
     }
-    only_record = {"ForAllValues:StringEquals": {"aws:TagKeys": ["certrotor:superseded"]}}
+    only_record = {"ForAllValues:StringEquals": {"aws:TagKeys": [f"certrotor:superseded:{i}" for i in range(8)]}}
     expected |= {
         ("secretsmanager:DescribeSecret", secrets, key({"StringEquals": ROTATOR})),
         ("secretsmanager:TagResource", secrets, key({"StringEquals": ROTATOR, **only_record})),
@@ -242,7 +242,9 @@ def test_monitor_role_writes_only_the_trust_bundle_and_tags_only_the_superseded_
     tags = [s for s in statements if "secretsmanager:TagResource" in s["Action"]]
 
     assert [s["Resource"] for s in writes] == [[trust_secret]]
-    assert [s["Condition"]["ForAllValues:StringEquals"] for s in tags] == [{"aws:TagKeys": ["certrotor:superseded"]}]
+    assert [s["Condition"]["ForAllValues:StringEquals"] for s in tags] == [
+        {"aws:TagKeys": [f"certrotor:superseded:{i}" for i in range(8)]}
+    ]
 
 
 def test_only_manifests_and_their_key_carry_the_rotator_tag(main: Any) -> None:

@@ -536,3 +536,38 @@ def test_revocation_flags_must_be_booleans() -> None:
     data["ca"]["ocsp"] = "yes"
     with pytest.raises(ConfigError, match=r"ca\.ocsp: expected true or false"):
         load_config(data)
+
+
+PREVIOUS = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/" + "b" * 36
+
+
+@pytest.mark.parametrize(
+    ("previous", "message"),
+    [
+        ("not a list", "a list of at most 10"),
+        (["arn:nope"], "is not a Private CA ARN"),
+        ([PREVIOUS, PREVIOUS], "listed twice"),
+    ],
+)
+def test_previous_cas_must_be_distinct_private_ca_arns(previous: Any, message: str) -> None:
+    arn = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/" + "a" * 36
+    data: dict[str, Any] = {
+        "ca": {"arn": arn, "previous_arns": previous},
+        "sets": [{"name": "tls/x", "dns_names": ["x.internal"]}],
+    }
+    with pytest.raises(ConfigError, match=message):
+        load_config(data)
+
+
+def test_the_current_ca_is_not_a_previous_ca() -> None:
+    arn = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/" + "a" * 36
+    with pytest.raises(ConfigError, match=r"is ca\.arn or ca\.next_arn already"):
+        load_config({"ca": {"arn": arn, "previous_arns": [arn]}, "sets": [{"name": "tls/x", "dns_names": ["x.in"]}]})
+
+
+def test_previous_cas_reach_the_functions_settings() -> None:
+    arn = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/" + "a" * 36
+    config = load_config(
+        {"ca": {"arn": arn, "previous_arns": [PREVIOUS]}, "sets": [{"name": "tls/x", "dns_names": ["x.in"]}]}
+    )
+    assert load_config_json(config.to_json()).ca.previous_arns == (PREVIOUS,)

@@ -10,7 +10,7 @@ import pytest
 from certrotor.config import KeyAlgorithm
 from certrotor.errors import CapacityError, IntegrityError, NotIssuedError
 from certrotor.layout import LayoutSpec, Manifest, PartValue, SecretLayout, assemble, digest, split_bundle
-from certrotor.layout.manifest import INITIAL_VALUE
+from certrotor.layout.manifest import INITIAL_VALUE, MAX_SUPERSEDED, SupersededRef, history_after
 from certrotor.layout.split import UNUSED_PART
 from certrotor.pki.bundle import Bundle, cert_to_pem, fingerprint, parse_bundle
 from certrotor.pki.keys import PrivateKey, generate_key, key_to_pem
@@ -352,3 +352,40 @@ def test_a_manifest_naming_parts_that_are_not_its_sets_own_is_refused(
     # When / Then it is refused before any part is looked at
     with pytest.raises(IntegrityError, match="lists parts that are not its own"):
         Manifest.from_json(manifest)
+
+
+CA = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/" + "c" * 36
+HISTORY = tuple(SupersededRef(f"{i:040x}", CA, 9 - i) for i in range(MAX_SUPERSEDED))
+
+
+def test_the_superseded_list_round_trips_and_is_newest_first_after_a_rotation(ec_set: tuple[str, Bundle]) -> None:
+    key_pem, bundle = ec_set
+    layout = split_bundle(LayoutSpec("team/web", 2, 65536), VERSION, key_pem, bundle, generation=10, superseded=HISTORY)
+    manifest = Manifest.from_json(layout.manifest_value)
+    generation, superseded = history_after(manifest)
+    assert (manifest.generation, manifest.superseded) == (10, HISTORY)
+    assert generation == 11
+    assert superseded == (SupersededRef(manifest.serial, None, 10), *HISTORY[: MAX_SUPERSEDED - 1])
+
+
+def test_a_manifest_from_before_generations_starts_them(ec_layout: SecretLayout) -> None:
+    assert history_after(None) == (1, ())
+    assert history_after(ec_layout.manifest) == (1, (SupersededRef(ec_layout.manifest.serial, None, 0),))
+
+
+def test_the_oldest_superseded_entries_go_before_the_leaf_leaves_the_manifest(ec_set: tuple[str, Bundle]) -> None:
+    key_pem, bundle = ec_set
+    # Given a limit that holds the leaf with two entries but not with eight
+    two = split_bundle(LayoutSpec("team/web", 2, 65536), VERSION, key_pem, bundle, superseded=HISTORY[:2])
+    limit = len(two.manifest_value) + 10
+    # When
+    layout = split_bundle(LayoutSpec("team/web", 2, limit), VERSION, key_pem, bundle, superseded=HISTORY)
+    # Then the leaf stays and the newest two entries are kept
+    assert layout.manifest.certificate == bundle.leaf_pem
+    assert layout.manifest.superseded == HISTORY[:2]
+
+
+@pytest.mark.parametrize("superseded", ["x", [{"serial": "ab"}], [{"serial": "ab", "generation": True}], [{}] * 9])
+def test_a_malformed_superseded_list_is_an_integrity_error(ec_layout: SecretLayout, superseded: object) -> None:
+    with pytest.raises(IntegrityError):
+        Manifest.from_json(_edited_manifest(ec_layout, superseded=superseded))

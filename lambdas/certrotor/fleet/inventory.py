@@ -22,7 +22,7 @@ from certrotor.fleet import ROTATOR_TAG
 from certrotor.layout.manifest import INITIAL_VALUE, Manifest
 from certrotor.ports import CURRENT, pending_version
 from certrotor.services.rotation import TAG_ISSUING, TAG_REDEPLOYED
-from certrotor.services.supersede import TAG_SUPERSEDED, SupersededRecord
+from certrotor.services.supersede import superseded_records
 
 # DescribeSecret and GetSecretValue share 10,000 TPS per account; status
 # takes a small share, leaving the rest to the functions and the containers.
@@ -113,7 +113,8 @@ class SetStatus:
     pending_version: str | None = None
     stuck: bool = False
     redeploy: str | None = None
-    # The certificate the current one superseded: "<serial> delivered|revoking|revoked".
+    # The superseded certificate whose record changed last: "<serial>
+    # delivered|revoking|revoked", and how many others are not revoked yet.
     superseded: str | None = None
     state: str = "ok"
     problems: list[str] = field(default_factory=list)
@@ -158,9 +159,11 @@ def read_status(
     status.issuer_ca = issuer_of(tags)
     status.pending_version = pending_version(versions)
     current = next((v for v, stages in versions.items() if CURRENT in stages), None)
-    record = SupersededRecord.parse(tags.get(TAG_SUPERSEDED))
-    if record is not None:
-        status.superseded = f"{record.serial} {record.state}"
+    records = superseded_records(tags)
+    if records:
+        latest = records[-1]
+        waiting = sum(1 for r in records[:-1] if r.state != "revoked")
+        status.superseded = f"{latest.serial} {latest.state}" + (f" (+{waiting} not revoked yet)" if waiting else "")
     redeployed = tags.get(TAG_REDEPLOYED)
     if redeployed is not None:
         status.redeploy = "done" if redeployed == current else f"not done for {current}"

@@ -19,7 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from certrotor.aws.pca import PrivateCA
-from certrotor.errors import CertrotorError
+from certrotor.errors import CertrotorError, ConfigError
 from certrotor.handlers.runtime import Adapters, adapters, client
 from certrotor.handlers.tracing import make_tracer
 from certrotor.services.expiry import check_expiry
@@ -72,8 +72,16 @@ def _revoke_superseded(wired: Adapters) -> dict[str, Any]:
         logger.info(reason)
         return {"enabled": False, "reason": reason}
     cas: dict[str, Any] = {wired.ca.ca_arn: wired.ca}
+    # Each certificate is revoked by the CA that issued it: the current CA,
+    # a CA rotation's target, or an old CA kept in ca.previous_arns.
+    known = {wired.ca.ca_arn, *([config.ca.next_arn] if config.ca.next_arn else []), *config.ca.previous_arns}
 
     def ca_for(arn: str) -> Any:
+        if arn not in known:
+            raise ConfigError(
+                f"a superseded certificate was issued by {arn}, which is not this rotator's CA: add it to "
+                "ca.previous_arns (and deploy) so the monitor may revoke on it"
+            )
         if arn not in cas:
             cas[arn] = PrivateCA(arn, client("acm-pca"))
         return cas[arn]

@@ -27,6 +27,10 @@ INITIAL_VALUE = '{"certrotor":"no certificate issued yet"}'
 MAX_MANIFEST_CHARS = MAX_VALUE_LIMIT
 MAX_MANIFEST_DEPTH = 3
 MAX_PARTS = 21
+# The certificates a set held before, newest first, that a manifest lists
+# (services.supersede revokes each once after its grace). Bounded: a set
+# rotated more often than this between two monitor runs drops the oldest.
+MAX_SUPERSEDED = 8
 
 
 class PartRole:
@@ -49,6 +53,17 @@ class PartRef:
 
 
 @dataclass(frozen=True)
+class SupersededRef:
+    """A certificate the set held before: its serial, the CA that issued it
+    (None in manifests written before manifests named their CA) and the
+    generation of the manifest that held it (0 before manifests counted)."""
+
+    serial: str
+    ca: str | None
+    generation: int
+
+
+@dataclass(frozen=True)
 class Manifest:
     """What one rotation wrote: its version, certificate facts and parts."""
 
@@ -65,6 +80,10 @@ class Manifest:
     # issued this certificate (absent in manifests written before either).
     trust: str | None = None
     ca: str | None = None
+    # Counts the set's rotations (absent before manifests counted them), and
+    # the certificates this one superseded, newest first (MAX_SUPERSEDED).
+    generation: int | None = None
+    superseded: tuple[SupersededRef, ...] = ()
 
     @property
     def key_part(self) -> PartRef:
@@ -92,6 +111,13 @@ class Manifest:
             data["trust"] = self.trust
         if self.ca is not None:
             data["ca"] = self.ca
+        if self.generation is not None:
+            data["generation"] = self.generation
+        if self.superseded:
+            data["superseded"] = [
+                {"serial": r.serial, "generation": r.generation, **({"ca": r.ca} if r.ca is not None else {})}
+                for r in self.superseded
+            ]
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -123,12 +149,15 @@ class Manifest:
                 certificate=data.get("certificate"),
                 trust=data.get("trust"),
                 ca=data.get("ca"),
+                generation=_generation(data.get("generation")),
+                superseded=_superseded(data.get("superseded", [])),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise IntegrityError(f"manifest is malformed: {type(exc).__name__}") from None
         if manifest.certificate is not None and not isinstance(manifest.certificate, str):
             raise IntegrityError("manifest is malformed: certificate is not PEM text")
-        if not all(isinstance(v, str | None) for v in (manifest.trust, manifest.ca)):
+        names = (manifest.trust, manifest.ca, *(r.ca for r in manifest.superseded))
+        if not all(isinstance(v, str | None) for v in names):
             raise IntegrityError("manifest is malformed: trust and ca must be names")
         for field_name in ("not_before", "not_after"):
             try:
@@ -148,3 +177,34 @@ class Manifest:
         if [manifest.key_part.name, *(p.name for p in manifest.chain_parts)] != own:
             raise IntegrityError(f"manifest of {manifest.set_name} lists parts that are not its own")
         return manifest
+
+
+def _generation(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise IntegrityError("manifest is malformed: generation is not a count")
+    return value
+
+
+def _superseded(value: Any) -> tuple[SupersededRef, ...]:
+    if not isinstance(value, list) or len(value) > MAX_SUPERSEDED:
+        raise IntegrityError(f"manifest is malformed: superseded is not a list of at most {MAX_SUPERSEDED}")
+    refs = []
+    for item in value:
+        generation = item["generation"]
+        if isinstance(generation, bool) or not isinstance(generation, int):
+            raise IntegrityError("manifest is malformed: a superseded generation is not a number")
+        refs.append(SupersededRef(str(item["serial"]), item.get("ca"), generation))
+    return tuple(refs)
+
+
+def history_after(previous: Manifest | None) -> tuple[int, tuple[SupersededRef, ...]]:
+    """The generation and superseded list of the manifest that replaces
+    `previous` (None: the set's first certificate, or an unreadable one)."""
+    if previous is None:
+        return 1, ()
+    generation = previous.generation if previous.generation is not None else 0
+    before = SupersededRef(previous.serial, previous.ca, generation)
+    older = tuple(r for r in previous.superseded if r.serial != previous.serial)
+    return generation + 1, (before, *older)[:MAX_SUPERSEDED]

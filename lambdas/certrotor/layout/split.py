@@ -20,7 +20,7 @@ from cryptography import x509
 
 from certrotor.config import chain_secret_name, key_secret_name
 from certrotor.errors import BundleError, CapacityError, IntegrityError
-from certrotor.layout.manifest import Manifest, PartRef, PartRole, digest
+from certrotor.layout.manifest import Manifest, PartRef, PartRole, SupersededRef, digest
 from certrotor.pki.bundle import Bundle, cert_to_pem, fingerprint, parse_certificates, serial_hex
 from certrotor.pki.keys import describe_key
 
@@ -125,16 +125,20 @@ def split_bundle(
     *,
     trust: str | None = None,
     ca_arn: str | None = None,
+    generation: int | None = None,
+    superseded: Sequence[SupersededRef] = (),
 ) -> SecretLayout:
     """Lay a key and bundle out as part values and a manifest within the limit;
-    the manifest names the trust secret and the issuing CA when given."""
+    the manifest names the trust secret and the issuing CA when given, and
+    the certificates it supersedes (the oldest dropped first when the
+    manifest would not fit otherwise, down to the one it replaces)."""
     limit = spec.value_limit
     _check_key_fits(spec, key_pem)
     chain_blocks = [cert_to_pem(c) for c in bundle.chain]
     leaf_block = cert_to_pem(bundle.leaf)
     leaf = bundle.leaf
 
-    def build(leaf_in_manifest: bool) -> SecretLayout:
+    def build(leaf_in_manifest: bool, history: Sequence[SupersededRef] = superseded) -> SecretLayout:
         blocks = chain_blocks if leaf_in_manifest else [leaf_block, *chain_blocks]
         packed = _pack_chain(spec, blocks)
         values = packed + [UNUSED_PART] * (spec.chain_parts - len(packed))
@@ -154,12 +158,18 @@ def split_bundle(
             certificate=leaf_block if leaf_in_manifest else None,
             trust=trust,
             ca=ca_arn,
+            generation=generation,
+            superseded=tuple(history),
         )
         return SecretLayout(manifest=manifest, manifest_value=manifest.to_json(), parts=parts)
 
     layout = build(leaf_in_manifest=True)
+    kept = len(superseded)
+    while len(layout.manifest_value) > limit and kept > 1:
+        kept -= 1
+        layout = build(leaf_in_manifest=True, history=superseded[:kept])
     if len(layout.manifest_value) > limit:
-        layout = build(leaf_in_manifest=False)
+        layout = build(leaf_in_manifest=False, history=superseded[:kept])
     if len(layout.manifest_value) > limit:
         raise CapacityError(
             f"set {spec.name}: the manifest is {len(layout.manifest_value)} characters, over value_limit={limit}; "

@@ -27,11 +27,12 @@ from certrotor.errors import (
     CertrotorError,
     ConfigError,
     IntegrityError,
+    NotIssuedError,
     RetryableError,
     RotationError,
 )
 from certrotor.layout import LayoutSpec, Manifest, split_bundle
-from certrotor.layout.manifest import INITIAL_VALUE
+from certrotor.layout.manifest import INITIAL_VALUE, history_after
 from certrotor.layout.split import check_capacity
 from certrotor.pki.bundle import Bundle, check_key_matches, order_bundle, parse_certificates
 from certrotor.pki.csr import build_csr
@@ -274,6 +275,7 @@ class RotationService:
             bundle = self._bundle(ca, issued.certificate_pem, issued.chain_pem, refresh=True)
         # Never pair this rotation's key with a certificate for another key.
         check_key_matches(bundle, key)
+        generation, superseded = history_after(self._current_manifest(cert_set))
         layout = split_bundle(
             spec,
             token,
@@ -281,6 +283,8 @@ class RotationService:
             bundle,
             trust=trust_secret_name(rotator_id(self._config)),
             ca_arn=ca.ca_arn,
+            generation=generation,
+            superseded=superseded,
         )
         for name in cert_set.chain_secret_names:
             self._secrets.put(name, layout.parts[name], token)
@@ -293,6 +297,21 @@ class RotationService:
             extra={"set": cert_set.name, "serial": layout.manifest.serial, "not_after": layout.manifest.not_after},
         )
         return StepResult(Step.CREATE, cert_set.name, "created", layout.manifest.serial, layout.manifest.not_after)
+
+    def _current_manifest(self, cert_set: CertificateSetConfig) -> Manifest | None:
+        """The manifest in service (the one this rotation supersedes), or None
+        before the first certificate; an unreadable one never stops the
+        rotation that replaces it (its certificate is then not revoked)."""
+        try:
+            return Manifest.from_json(self._secrets.get(cert_set.name, stage=CURRENT).value)
+        except NotIssuedError:
+            return None
+        except IntegrityError as exc:
+            self._log.warning(
+                "current manifest unreadable; its certificate is not recorded as superseded",
+                extra={"set": cert_set.name, "error": str(exc)},
+            )
+            return None
 
     def _check_created(self, cert_set: CertificateSetConfig, token: str, existing: SecretValue) -> None:
         """A value at the token is "already created" only if it is this

@@ -1,13 +1,17 @@
-"""Revoke the certificate a rotation superseded, once it was delivered and a
-grace period has passed.
+"""Revoke the certificates rotations superseded, once the certificate that
+replaced them was delivered and a grace period has passed.
 
-Per set, each run (the monitor's schedule) looks at the manifest secret's
-versions: AWSCURRENT (the certificate in service) and AWSPREVIOUS (the one it
-replaced). The previous certificate becomes a candidate only once the current
-version was delivered (its redeploy recorded for a redeploying set; finished,
-for a set whose consumers reload). The grace starts when a run first sees
-that, never earlier, and is recorded on the manifest secret as tag
-`certrotor:superseded` = "<serial> <state> <time>" with state
+Each manifest lists the certificates the set held before it (`superseded`,
+newest first, at most MAX_SUPERSEDED, each with the CA that issued it and
+the generation of the manifest that held it), so certificates replaced by
+several rotations between two runs are all found. Per set, each run (the
+monitor's schedule) reads the AWSCURRENT manifest; its superseded
+certificates become candidates only once that version was delivered (its
+redeploy recorded for a redeploying set; finished, for a set whose consumers
+reload). The grace starts when a run first sees that, never earlier, and is
+recorded on the manifest secret as one tag per certificate,
+`certrotor:superseded:<generation mod MAX_SUPERSEDED>` = "<serial> <state>
+<time> <CA ARN>" with state
 
     delivered  the grace runs from <time>
     revoking   the revocation was asked for at <time> (intent recorded first)
@@ -15,12 +19,16 @@ that, never earlier, and is recorded on the manifest secret as tag
 
 so a retried run never revokes twice, a crash between the request and the
 record is finished by the next run (a certificate already revoked counts as
-done), and operators see the state on the secret. The serial in service is
-never revoked: a candidate equal to the current manifest's serial is refused.
-A record whose grace is still running is never replaced, so with at most one
-rotation per run every superseded certificate is revoked. Revocations are
-paced (RevokeCertificate allows 20 per second per account; this uses at most
-10) and bounded per run.
+done), and operators see the state on the secret. A slot is reused only by
+a certificate MAX_SUPERSEDED generations later, and a record not yet revoked
+is finished before its slot is reused, never dropped. The serial in service
+is never revoked: a list naming it is refused. Each certificate is revoked
+by the CA that issued it (not the CA the set uses now). Revocations are
+paced (RevokeCertificate allows 20 per second per account; this uses at
+most 10) and bounded per run.
+
+Manifests written before the list existed: the AWSPREVIOUS version's
+certificate is the one candidate (slot of generation -1).
 """
 
 from __future__ import annotations
@@ -28,13 +36,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
 from certrotor.config import CertificateSetConfig, CertrotorConfig
 from certrotor.errors import CertrotorError, IntegrityError, NotIssuedError, RetryableError
 from certrotor.layout import Manifest
+from certrotor.layout.manifest import MAX_SUPERSEDED, SupersededRef
 from certrotor.pki.bundle import colon_serial
 from certrotor.ports import CURRENT, SecretPort
 from certrotor.services.rotation import TAG_REDEPLOYED
@@ -45,6 +54,27 @@ REASON = "SUPERSEDED"
 # Half of RevokeCertificate's 20 TPS: room for an operator's revocations.
 REVOKE_INTERVAL_SECONDS = 0.1
 MAX_REVOCATIONS_PER_RUN = 200
+# The slot of a certificate found only as AWSPREVIOUS (manifests before the list).
+LEGACY_GENERATION = -1
+
+
+def slot_tag(generation: int) -> str:
+    """The tag that records a superseded certificate of this generation."""
+    return f"{TAG_SUPERSEDED}:{generation % MAX_SUPERSEDED}"
+
+
+# Every key a record may use (the monitor may tag with these only).
+SUPERSEDED_TAG_KEYS = [slot_tag(generation) for generation in range(MAX_SUPERSEDED)]
+
+
+def superseded_records(tags: Mapping[str, str]) -> list[SupersededRecord]:
+    """Every superseded record on a manifest secret, oldest state change first."""
+    records = [
+        SupersededRecord.parse(value)
+        for key, value in tags.items()
+        if key == TAG_SUPERSEDED or key.startswith(TAG_SUPERSEDED + ":")
+    ]
+    return sorted((r for r in records if r is not None), key=lambda r: r.at)
 
 
 class RevokingCA(Protocol):
@@ -129,7 +159,7 @@ class SupersededRevoker:
         outcomes = []
         for cert_set in self._config.sets:
             try:
-                outcomes.append(self.check(cert_set))
+                outcomes.extend(self.check(cert_set))
             except RetryableError:
                 raise
             except CertrotorError as exc:
@@ -137,44 +167,69 @@ class SupersededRevoker:
                 outcomes.append(SupersedeOutcome(cert_set.name, f"failed: {exc}"))
         return outcomes
 
-    def check(self, cert_set: CertificateSetConfig) -> SupersedeOutcome:
-        """One set: record the delivery, or revoke after the grace, or nothing."""
+    def check(self, cert_set: CertificateSetConfig) -> list[SupersedeOutcome]:
+        """One set: for each certificate it superseded, record the delivery,
+        or revoke after the grace, or nothing (one outcome each)."""
         name = cert_set.name
         info = self._secrets.describe(name)
-        current_token, previous_token = info.version_with(CURRENT), info.version_with(PREVIOUS)
-        record = SupersededRecord.parse(info.tags.get(TAG_SUPERSEDED))
-        if current_token is None or previous_token is None:
-            return SupersedeOutcome(name, "nothing superseded yet")
-        if cert_set.redeploys and info.tags.get(TAG_REDEPLOYED) != current_token:
-            return SupersedeOutcome(name, "waiting: the current version is not delivered yet")
+        current_token = info.version_with(CURRENT)
+        if current_token is None:
+            return [SupersedeOutcome(name, "nothing superseded yet")]
         try:
             current = Manifest.from_json(self._secrets.get(name, version=current_token).value)
+        except NotIssuedError:
+            return [SupersedeOutcome(name, "nothing superseded yet")]
+        entries = current.superseded or self._legacy_previous(name, info.version_with(PREVIOUS))
+        if not entries:
+            return [SupersedeOutcome(name, "nothing superseded yet")]
+        if any(entry.serial == current.serial for entry in entries):
+            raise IntegrityError(
+                f"{name}: the superseded list names the current serial {current.serial}; not revoking it"
+            )
+        delivered = not cert_set.redeploys or info.tags.get(TAG_REDEPLOYED) == current_token
+        outcomes = []
+        for entry in reversed(entries):  # oldest first
+            key = slot_tag(entry.generation)
+            record = SupersededRecord.parse(info.tags.get(key))
+            if record is not None and record.serial == entry.serial:
+                outcomes.append(self._advance(name, key, record))
+                continue
+            if record is not None and record.state != "revoked":
+                # The slot's earlier certificate is not revoked yet: finish it
+                # first, never drop it.
+                if record.serial == current.serial:
+                    raise IntegrityError(f"{name}: a record names the current serial {record.serial}; not revoking it")
+                finished = self._advance(name, key, record)
+                if finished.action not in ("revoked", "already revoked"):
+                    outcomes.append(finished)
+                    continue
+            if not delivered:
+                outcomes.append(SupersedeOutcome(name, "waiting: the current version is not delivered yet"))
+                continue
+            started = SupersededRecord(entry.serial, "delivered", self._now(), self._ca_arn_of(entry.ca))
+            self._secrets.tag(name, key, started.tag_value())
+            self._log.info("superseded certificate's grace started", extra={"set": name, "serial": entry.serial})
+            outcomes.append(SupersedeOutcome(name, "grace started", entry.serial))
+        return outcomes
+
+    def _legacy_previous(self, name: str, previous_token: str | None) -> tuple[SupersededRef, ...]:
+        """A manifest without a superseded list: the AWSPREVIOUS certificate."""
+        if previous_token is None:
+            return ()
+        try:
             previous = Manifest.from_json(self._secrets.get(name, version=previous_token).value)
         except NotIssuedError:
-            return SupersedeOutcome(name, "nothing superseded yet")
-        if previous.serial == current.serial:
-            return SupersedeOutcome(name, "the previous version holds the current certificate")
-        if record is not None and record.state != "revoked" and record.serial != previous.serial:
-            # An earlier superseded certificate is still in its grace or being
-            # revoked: finish it first, never drop it.
-            if record.serial == current.serial:
-                raise IntegrityError(f"{name}: the record names the current serial {record.serial}; not revoking it")
-            return self._advance(name, record)
-        if record is not None and record.serial == previous.serial:
-            return self._advance(name, record)
-        started = SupersededRecord(previous.serial, "delivered", self._now(), self._ca_arn_of(previous))
-        self._secrets.tag(name, TAG_SUPERSEDED, started.tag_value())
-        self._log.info("superseded certificate's grace started", extra={"set": name, "serial": previous.serial})
-        return SupersedeOutcome(name, "grace started", previous.serial)
+            return ()
+        return (SupersededRef(previous.serial, previous.ca, LEGACY_GENERATION),)
 
-    def _ca_arn_of(self, manifest: Manifest | None) -> str:
-        if manifest is not None and manifest.ca:
-            return manifest.ca
+    def _ca_arn_of(self, ca_arn: str | None) -> str:
+        if ca_arn:
+            return ca_arn
         if self._config.ca.arn is None:
             raise IntegrityError("the config names no CA ARN")
         return self._config.ca.arn
 
-    def _advance(self, name: str, record: SupersededRecord) -> SupersedeOutcome:
+    def _advance(self, name: str, key: str, record: SupersededRecord) -> SupersedeOutcome:
         if record.state == "revoked":
             return SupersedeOutcome(name, "already revoked", record.serial)
         if record.state == "delivered" and self._now() < record.at + self._grace:
@@ -182,15 +237,16 @@ class SupersededRevoker:
             return SupersedeOutcome(name, f"in grace, {left.total_seconds() / 3600:.1f} h left", record.serial)
         if self.revocations >= MAX_REVOCATIONS_PER_RUN:
             return SupersedeOutcome(name, "deferred to the next run (per-run limit)", record.serial)
+        ca = self._ca_for(record.ca_arn)  # the CA that issued it, checked before the intent
         intent = replace(record, state="revoking", at=self._now())
-        self._secrets.tag(name, TAG_SUPERSEDED, intent.tag_value())
+        self._secrets.tag(name, key, intent.tag_value())
         self._pace()
         # False when the CA had revoked it already (a run that crashed before
         # recording it): done either way.
-        self._ca_for(record.ca_arn).revoke(colon_serial(record.serial), REASON)
+        ca.revoke(colon_serial(record.serial), REASON)
         self.revocations += 1
         done = replace(record, state="revoked", at=self._now())
-        self._secrets.tag(name, TAG_SUPERSEDED, done.tag_value())
+        self._secrets.tag(name, key, done.tag_value())
         self._log.info(
             "superseded certificate revoked", extra={"set": name, "serial": record.serial, "ca": record.ca_arn}
         )

@@ -520,12 +520,13 @@ def test_a_warm_rotation_writes_each_secret_once_moves_each_current_once_and_rea
 
     # Then each secret got one value and one AWSCURRENT move, AWSPENDING was
     # never removed, and the only reads were one DescribeSecret at create and
-    # at finish and the pending manifest's stages at test
+    # at finish, the current manifest at create (what the new one supersedes)
+    # and the pending manifest's stages at test
     names = [rig.name, *rig.cert_set.part_secret_names]
     operations = Counter(w.operation for w in rig.secrets.writes)
     assert operations == Counter({"put": len(names), "move_stage": len(names), "tag": 2})
     assert sorted(w.secret for w in rig.secrets.writes if w.operation == "move_stage") == sorted(names)
-    assert reads == Counter({"describe": 2, "get": 1})
+    assert reads == Counter({"describe": 2, "get": 2})
     assert rig.current().manifest.version == token
 
 
@@ -541,10 +542,11 @@ def test_steps_on_different_function_instances_read_what_they_did_not_write_and_
         rig.rotation = RotationService(rig.config, rig.secrets, rig.ca, rig.services)
         actions.append(rig.run(step, token).action)
 
-    # Then testSecret read every part at the token, finishSecret checked the
+    # Then createSecret read the current manifest (what it supersedes),
+    # testSecret read every part at the token, finishSecret checked the
     # manifest's value, and the set is current with one certificate
     assert actions == ["created", "nothing to set", "verified", "finished"]
-    assert reads["get"] == 1 + len(rig.cert_set.part_secret_names) + 1
+    assert reads["get"] == 1 + 1 + len(rig.cert_set.part_secret_names) + 1
     assert rig.current().manifest.version == token
     assert rig.ca.issue_count == 2
 
