@@ -182,6 +182,8 @@ class SupersededRevoker:
         entries = current.superseded or self._legacy_previous(name, info.version_with(PREVIOUS))
         if not entries:
             return [SupersedeOutcome(name, "nothing superseded yet")]
+        if not current.superseded and entries[0].serial == current.serial:
+            return [SupersedeOutcome(name, "the previous version holds the current certificate")]
         if any(entry.serial == current.serial for entry in entries):
             raise IntegrityError(
                 f"{name}: the superseded list names the current serial {current.serial}; not revoking it"

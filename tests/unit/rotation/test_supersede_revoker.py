@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ import pytest
 from certrotor.config import CertrotorConfig, load_config
 from certrotor.errors import IntegrityError, RetryableError
 from certrotor.layout import Manifest
-from certrotor.layout.manifest import INITIAL_VALUE
+from certrotor.layout.manifest import INITIAL_VALUE, MAX_SUPERSEDED, SupersededRef
 from certrotor.local.ca import LocalCA
 from certrotor.pki.bundle import colon_serial
 from certrotor.ports import CURRENT
@@ -27,9 +27,10 @@ from certrotor.services.supersede import (
     PREVIOUS,
     REASON,
     REVOKE_INTERVAL_SECONDS,
-    TAG_SUPERSEDED,
     SupersededRecord,
     SupersededRevoker,
+    slot_tag,
+    superseded_records,
 )
 from tests.unit.rotation.fakes import BASE_SET, FakeCA, FakeSecrets, FakeServices, stage
 
@@ -50,7 +51,9 @@ class RevokingCA:
         return True
 
     def revoke(self, certificate_serial: str, reason: str = "UNSPECIFIED") -> bool:
-        tags = [s.tags.get(TAG_SUPERSEDED) for s in self.secrets._secrets.values() if TAG_SUPERSEDED in s.tags]
+        # Private CA's form has whole bytes: a leading zero the manifest's hex may not have.
+        serial = certificate_serial.replace(":", "").lstrip("0")
+        tags = [v for s in self.secrets._secrets.values() for v in s.tags.values() if v.split(" ")[0] == serial]
         self.revoked.append((certificate_serial, reason, tags[-1] if tags else None))
         return True
 
@@ -103,7 +106,17 @@ class World:
         )
 
     def record(self, name: str) -> SupersededRecord | None:
-        return SupersededRecord.parse(self.secrets.describe(name).tags.get(TAG_SUPERSEDED))
+        """The record changed last (one per superseded certificate)."""
+        records = superseded_records(self.secrets.describe(name).tags)
+        return records[-1] if records else None
+
+    def rewrite_current(self, name: str, **changes: Any) -> None:
+        """Edit the current manifest in place (a manifest from an older writer)."""
+        secret = self.secrets._secret(name)
+        token = self.secrets.describe(name).version_with(CURRENT)
+        assert token is not None
+        manifest = Manifest.from_json(secret.versions[token].value or "")
+        secret.versions[token].value = replace(manifest, **changes).to_json()
 
 
 @pytest.fixture(scope="module")
@@ -152,10 +165,10 @@ def test_the_grace_starts_when_a_run_first_sees_the_delivered_replacement(world:
     first = world.serial(NAME)
     world.rotate(NAME)
     assert world.serial(NAME, PREVIOUS) == first
-    outcome = world.revoker().check(world.config.sets[0])
+    (outcome,) = world.revoker().check(world.config.sets[0])
     assert (outcome.name, outcome.action, outcome.serial) == (NAME, "grace started", first)
-    # The tag names the serial, the state, when, and the CA of the manifest.
-    tag = world.secrets.describe(NAME).tags[TAG_SUPERSEDED]
+    # The tag of its generation's slot names the serial, the state, when, and its CA.
+    tag = world.secrets.describe(NAME).tags[slot_tag(1)]
     assert tag == f"{first} delivered {START.isoformat(timespec='seconds')} {world.ca_arn}"
     assert not world.cas
 
@@ -164,7 +177,7 @@ def test_a_redeploying_set_waits_until_the_current_version_was_redeployed(world:
     world.rotate(NAME)
     world.rotate(NAME)
     world.secrets.tag(NAME, TAG_REDEPLOYED, "another-version")
-    outcome = world.revoker().check(world.config.sets[0])
+    (outcome,) = world.revoker().check(world.config.sets[0])
     assert (outcome.action, outcome.serial) == ("waiting: the current version is not delivered yet", None)
     assert world.record(NAME) is None
 
@@ -175,7 +188,7 @@ def test_a_reloading_set_needs_no_redeploy_record(make_world: Callable[..., Worl
     first = world.serial(NAME)
     world.rotate(NAME)
     assert TAG_REDEPLOYED not in world.secrets.describe(NAME).tags
-    assert world.revoker().check(world.config.sets[0]).action == "grace started"
+    assert [o.action for o in world.revoker().check(world.config.sets[0])] == ["grace started"]
     record = world.record(NAME)
     assert record is not None and record.serial == first
 
@@ -211,9 +224,9 @@ def test_a_run_that_crashed_after_recording_the_intent_revokes_on_the_next_run(w
     first = world.serial(NAME)
     world.rotate(NAME)
     intent = SupersededRecord(first, "revoking", START, world.ca_arn)
-    world.secrets.tag(NAME, TAG_SUPERSEDED, intent.tag_value())
+    world.secrets.tag(NAME, slot_tag(1), intent.tag_value())
     # No grace for a revocation already under way.
-    assert world.revoker().check(world.config.sets[0]).action == "revoked"
+    assert [o.action for o in world.revoker().check(world.config.sets[0])] == ["revoked"]
     assert [r[0] for r in world.cas[world.ca_arn].revoked] == [colon_serial(first)]
 
 
@@ -229,21 +242,59 @@ def test_the_grace_is_set_by_the_config(make_world: Callable[..., World]) -> Non
     assert revoker.run()[0].action == "revoked"
 
 
-def test_an_earlier_record_still_in_its_grace_is_finished_first_never_dropped(world: World) -> None:
+def test_a_rotation_during_a_grace_keeps_the_earlier_record_and_starts_its_own(world: World) -> None:
     world.rotate(NAME)
     first = world.serial(NAME)
     world.rotate(NAME)
     revoker = world.revoker()
     revoker.run()
     second = world.serial(NAME)
-    world.rotate(NAME)  # second is now the previous one, first still in grace
+    world.rotate(NAME)  # second is superseded too, first still in grace
     world.clock.at = START + dt.timedelta(hours=1)
-    assert [(o.action, o.serial) for o in revoker.run()] == [("in grace, 23.0 h left", first)]
+    assert [(o.action, o.serial) for o in revoker.run()] == [
+        ("in grace, 23.0 h left", first),
+        ("grace started", second),
+    ]
     world.clock.at = START + GRACE
-    assert [(o.action, o.serial) for o in revoker.run()] == [("revoked", first)]
-    # Then the next one's grace starts.
+    assert [(o.action, o.serial) for o in revoker.run()] == [("revoked", first), ("in grace, 1.0 h left", second)]
     world.clock.at = START + GRACE + dt.timedelta(hours=1)
-    assert [(o.action, o.serial) for o in revoker.run()] == [("grace started", second)]
+    assert [(o.action, o.serial) for o in revoker.run()] == [("already revoked", first), ("revoked", second)]
+    assert [r[0] for r in world.cas[world.ca_arn].revoked] == [colon_serial(first), colon_serial(second)]
+
+
+def test_a_slot_holding_an_earlier_record_not_yet_revoked_is_finished_first_never_dropped(world: World) -> None:
+    world.rotate(NAME)
+    first = world.serial(NAME)
+    world.rotate(NAME)
+    # Given the slot of first's generation still holds a certificate of a
+    # generation MAX_SUPERSEDED earlier, in its grace (more rotations than
+    # the list holds between two runs)
+    older = SupersededRecord("ab" * 20, "delivered", START, world.ca_arn)
+    world.secrets.tag(NAME, slot_tag(1), older.tag_value())
+    assert slot_tag(1) == slot_tag(1 + MAX_SUPERSEDED)
+    revoker = world.revoker()
+    # When runs come before and after that grace
+    world.clock.at = START + dt.timedelta(hours=1)
+    during = [(o.action, o.serial) for o in revoker.run()]
+    world.clock.at = START + GRACE
+    after = [(o.action, o.serial) for o in revoker.run()]
+    # Then the earlier one is revoked at its end, and only then does first's grace start
+    assert during == [("in grace, 23.0 h left", older.serial)]
+    assert after == [("grace started", first)]
+    assert [r[0] for r in world.cas[world.ca_arn].revoked] == [colon_serial(older.serial)]
+    assert world.record(NAME) == SupersededRecord(first, "delivered", START + GRACE, world.ca_arn)
+
+
+def test_a_list_naming_the_current_serial_is_refused(world: World) -> None:
+    world.rotate(NAME)
+    world.rotate(NAME)
+    current = world.serial(NAME)
+    world.rewrite_current(NAME, superseded=(SupersededRef(current, world.ca_arn, 1),))
+    world.clock.at = START + 3 * GRACE
+    with pytest.raises(IntegrityError, match=f"superseded list names the current serial {current}"):
+        world.revoker().check(world.config.sets[0])
+    assert world.record(NAME) is None
+    assert not world.cas
 
 
 def test_a_record_naming_the_current_serial_is_refused_and_reported(
@@ -253,7 +304,7 @@ def test_a_record_naming_the_current_serial_is_refused_and_reported(
     world.rotate(NAME)
     current = world.serial(NAME)
     bad = SupersededRecord(current, "delivered", START - 2 * GRACE, world.ca_arn)
-    world.secrets.tag(NAME, TAG_SUPERSEDED, bad.tag_value())
+    world.secrets.tag(NAME, slot_tag(1), bad.tag_value())
     with pytest.raises(IntegrityError, match=f"record names the current serial {current}"):
         world.revoker().check(world.config.sets[0])
     with caplog.at_level(logging.ERROR, logger="certrotor.supersede"):
@@ -266,14 +317,29 @@ def test_a_record_naming_the_current_serial_is_refused_and_reported(
 
 def test_a_previous_version_holding_the_current_certificate_is_never_revoked(world: World) -> None:
     world.rotate(NAME)
+    first = world.serial(NAME)
     world.rotate(NAME)
     current = world.secrets.get(NAME, stage=CURRENT)
     # The same manifest again under a new version, made current.
     world.secrets.put(NAME, current.value, str(uuid.uuid4()), stages=[CURRENT])
     world.secrets.tag(NAME, TAG_REDEPLOYED, world.secrets.describe(NAME).version_with(CURRENT) or "")
-    outcome = world.revoker().check(world.config.sets[0])
+    outcomes = world.revoker().check(world.config.sets[0])
+    assert [(o.action, o.serial) for o in outcomes] == [("grace started", first)]
+    # A manifest without the list (an older writer): AWSPREVIOUS holds the current certificate.
+    world.rewrite_current(NAME, superseded=())
+    (outcome,) = world.revoker().check(world.config.sets[0])
     assert outcome.action == "the previous version holds the current certificate"
-    assert world.record(NAME) is None
+    assert not world.cas
+
+
+def test_a_manifest_without_the_list_supersedes_its_previous_version(world: World) -> None:
+    world.rotate(NAME)
+    first = world.serial(NAME)
+    world.rotate(NAME)
+    world.rewrite_current(NAME, superseded=(), generation=None)
+    (outcome,) = world.revoker().check(world.config.sets[0])
+    assert (outcome.action, outcome.serial) == ("grace started", first)
+    assert SupersededRecord.parse(world.secrets.describe(NAME).tags[slot_tag(-1)]) is not None
 
 
 def test_one_failing_set_does_not_hide_the_others_but_throttling_ends_the_run(
@@ -284,7 +350,7 @@ def test_one_failing_set_does_not_hide_the_others_but_throttling_ends_the_run(
     for name in (NAME, "tls/api"):
         world.rotate(name)
         world.rotate(name)
-    world.secrets.tag(NAME, TAG_SUPERSEDED, SupersededRecord(world.serial(NAME), "delivered", START, "x").tag_value())
+    world.secrets.tag(NAME, slot_tag(1), SupersededRecord(world.serial(NAME), "delivered", START, "x").tag_value())
     outcomes = world.revoker().run()
     assert [o.name for o in outcomes] == [NAME, "tls/api"]
     assert outcomes[0].action.startswith("failed: ")
@@ -337,8 +403,11 @@ def test_revocations_are_paced_and_bounded_per_run(make_world: Callable[..., Wor
     revoker.revocations = MAX_REVOCATIONS_PER_RUN - 1
     actions = [o.action for o in revoker.run()]
     assert actions == [
+        "already revoked",
         "revoked",
+        "already revoked",
         "deferred to the next run (per-run limit)",
+        "already revoked",
         "deferred to the next run (per-run limit)",
     ]
     assert MAX_REVOCATIONS_PER_RUN == 200
@@ -369,29 +438,32 @@ def test_a_manifest_without_its_ca_is_revoked_at_the_configured_ca(world: World)
     world.rotate(NAME)
     first = world.serial(NAME)
     world.rotate(NAME)
-    # Rewrite the previous manifest without "ca" (written before it existed).
-    info = world.secrets.describe(NAME)
-    previous_token = info.version_with(PREVIOUS)
-    assert previous_token is not None
-    secret = world.secrets._secret(NAME)
-    manifest = Manifest.from_json(secret.versions[previous_token].value or "")
-    assert manifest.ca == world.ca_arn
-    data = manifest.to_json().replace(f',"ca":"{world.ca_arn}"', "")
-    secret.versions[previous_token].value = data
-    assert Manifest.from_json(data).ca is None
+    # The superseded certificate's manifest named no CA (written before manifests did).
+    world.rewrite_current(NAME, superseded=(SupersededRef(first, None, 1),))
     world.revoker().run()
     record = world.record(NAME)
     assert record is not None and (record.serial, record.ca_arn) == (first, world.ca_arn)
 
 
+def test_an_old_ca_certificate_is_revoked_at_its_own_ca(world: World) -> None:
+    world.rotate(NAME)
+    first = world.serial(NAME)
+    world.rotate(NAME)
+    old_ca = world.ca_arn.replace(world.ca_arn[-12:], "0" * 12)
+    world.rewrite_current(NAME, superseded=(SupersededRef(first, old_ca, 1),))
+    revoker = world.revoker()
+    revoker.run()
+    world.clock.at = START + GRACE
+    assert [(o.action, o.serial) for o in revoker.run()] == [("revoked", first)]
+    assert [r[0] for r in world.cas[old_ca].revoked] == [colon_serial(first)]
+    assert world.ca_arn not in world.cas
+
+
 def test_a_manifest_without_its_ca_and_a_config_without_one_is_refused(world: World) -> None:
     world.rotate(NAME)
+    first = world.serial(NAME)
     world.rotate(NAME)
-    secret = world.secrets._secret(NAME)
-    previous_token = world.secrets.describe(NAME).version_with(PREVIOUS)
-    assert previous_token is not None
-    manifest = Manifest.from_json(secret.versions[previous_token].value or "")
-    secret.versions[previous_token].value = manifest.to_json().replace(f',"ca":"{world.ca_arn}"', "")
+    world.rewrite_current(NAME, superseded=(SupersededRef(first, None, 1),))
     config = load_config({"ca": {"arn": world.ca_arn}, "sets": [dict(BASE_SET)]})
     no_arn = type(config.ca)(**{**config.ca.__dict__, "arn": None})
     revoker = SupersededRevoker(
