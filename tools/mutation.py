@@ -78,7 +78,17 @@ def stage(keep: bool) -> None:
     if STAGE.exists() and not keep:
         shutil.rmtree(STAGE)
     STAGE.mkdir(parents=True, exist_ok=True)
-    skip = {".venv", ".git", "build", "cdk.out", "node_modules", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+    skip = {
+        ".venv",
+        ".git",
+        "build",
+        "cdk.out",
+        "node_modules",
+        ".cdk-cli",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+    }
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     copied = []
     for entry in ROOT.iterdir():
