@@ -476,3 +476,53 @@ def test_an_unknown_stage_is_refused(world: World) -> None:
     world.store.save(document.with_rotation(state), document)
     with pytest.raises(CaRotationError, match="unknown CA rotation stage 'sideways'"):
         world.rotation().rotate(NEW)
+
+
+def test_a_rollback_at_the_trust_stage_moves_nothing_and_retires_the_new_ca(world: World) -> None:
+    world.rotation().rotate(NEW, until="trust")
+    world.rotation().pause()
+    state = world.rotation().rollback()
+    assert (state["stage"], state["paused"]) == ("rolled_back", False)
+    assert world.trigger.started == []
+    assert [world.tags(n)[TAG_CA] for n in (A, B)] == [OLD, OLD]
+    new = world.document().ca(NEW)
+    assert new is not None and new.status == CaStatus.RETIRED
+
+
+def test_a_rollback_that_stopped_midway_is_finished_by_the_next_one(world: World) -> None:
+    world.rotation().rotate(NEW, until="prune")
+
+    def fail_on_b(name: str) -> None:
+        if name == B:
+            raise RotationError("rotation is disabled")
+
+    world.trigger.before_start = fail_on_b
+    with pytest.raises(RotationError):
+        world.rotation().rollback()
+    state = world.rotation().status()
+    assert state is not None and (state["stage"], state["paused"]) == ("rolling_back", False)
+    # A's rotation back was started and recorded, B's start failed.
+    assert "back" in state["sets"][A] and "back_done" not in state["sets"][A]
+    assert "back" not in state["sets"].get(B, {})
+    world.trigger.before_start = None
+    assert world.rotation().rollback()["stage"] == "rolled_back"
+    assert world.trigger.started == [A, B, A, B, A, B]
+    assert [world.ca_of(n) for n in (A, B)] == [OLD, OLD]
+
+
+def test_prune_names_at_most_five_sets_still_on_the_old_ca(make_world: Callable[..., World]) -> None:
+    names = [f"tls/s{i}" for i in range(6)]
+    world = make_world(names)
+    world.trigger.issue_from = OLD
+    with pytest.raises(CaRotationError) as refused:
+        world.rotation().rotate(SHARED)
+    assert f"6 set(s) are not on the new CA ({', '.join(names[:5])}); resume" in str(refused.value)
+
+
+def test_the_pace_counts_the_time_since_the_last_start(world: World) -> None:
+    def a_tenth_passes(name: str) -> None:
+        world.clock.mono += 0.1
+
+    world.trigger.before_start = a_tenth_passes
+    world.rotation(min_interval=0.25).rotate(SHARED)
+    assert world.clock.sleeps == pytest.approx([0.15])
