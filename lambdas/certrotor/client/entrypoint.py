@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, NoReturn
 from certrotor.client.files import MaterialDirectoryError, WrittenFiles, write_material
 from certrotor.client.watch_options import WatchArgs, add_watch_arguments, parse_watch
 from certrotor.errors import AwsError, BundleError, LayoutError, PolicyError
-from certrotor.services.verify import VerifiedSet
 
 if TYPE_CHECKING:
     from certrotor.client.trust import TrustedFetch
@@ -229,12 +228,26 @@ def obtain_from_aws(args: FetchArgs, anchor_pem: str | None, say: Say) -> Truste
     return fetched
 
 
-def obtain_from_env(args: FetchArgs, anchor_pem: str | None, environ: Mapping[str, str]) -> VerifiedSet:
-    from certrotor.client.fetch import verify_fetched
-    from certrotor.client.injected import assemble_from_env
+def obtain_from_env(args: FetchArgs, anchor_pem: str | None, environ: Mapping[str, str], say: Say) -> TrustedFetch:
+    """The set from its injected variables, verified as in AWS mode: to
+    --ca-file, else to the injected trust bundle (CERTROTOR_TRUST), else to
+    the chain's own top certificate."""
+    from certrotor.client.fetch import utc_now, verify_fetched
+    from certrotor.client.injected import TRUST_VARIABLE, assemble_from_env, trust_from_env
+    from certrotor.client.trust import TrustedFetch, verify_with_anchors
 
     assembled = assemble_from_env(args.set_name, environ)
-    return verify_fetched(assembled, args.set_name, anchor_pem=anchor_pem, min_remaining=args.min_valid)
+    trust_pem = trust_from_env(environ)
+    if trust_pem is None and assembled.manifest.trust and anchor_pem is None:
+        say(
+            f"the set names the trust bundle {assembled.manifest.trust} but {TRUST_VARIABLE} is not set: "
+            "inject it in the task's secrets to verify against it and write trust.pem"
+        )
+    if anchor_pem is None and trust_pem:
+        verified = verify_with_anchors(assembled, args.set_name, trust_pem, now=utc_now(), min_remaining=args.min_valid)
+        return TrustedFetch(verified, trust_pem, f"trust bundle {assembled.manifest.trust or TRUST_VARIABLE}")
+    verified = verify_fetched(assembled, args.set_name, anchor_pem=anchor_pem, min_remaining=args.min_valid)
+    return TrustedFetch(verified, trust_pem or None, "--ca-file" if anchor_pem else "the chain's own top certificate")
 
 
 def fetch_and_write(args: FetchArgs, environ: Mapping[str, str], say: Say) -> WrittenFiles:
@@ -242,11 +255,10 @@ def fetch_and_write(args: FetchArgs, environ: Mapping[str, str], say: Say) -> Wr
     anchor_pem = read_anchor(args)
     password = read_password(args.pkcs12_password_file) if args.pkcs12_password_file else None
     if args.from_env:
-        verified = obtain_from_env(args, anchor_pem, environ)
-        trust_pem, checked = None, "--ca-file" if anchor_pem else "the chain's own top certificate"
+        fetched = obtain_from_env(args, anchor_pem, environ, say)
     else:
         fetched = obtain_from_aws(args, anchor_pem, say)
-        verified, trust_pem, checked = fetched.verified, fetched.trust_pem, fetched.checked_against
+    verified, trust_pem, checked = fetched.verified, fetched.trust_pem, fetched.checked_against
     if anchor_pem is None and trust_pem is None:
         # Without a CA to trust, the checks prove the set is whole and
         # consistent, not who issued it: whoever can write the secrets could

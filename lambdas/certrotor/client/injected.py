@@ -4,6 +4,9 @@ Convention (one `secrets` entry per part, valueFrom = the part secret's ARN):
 - CERTROTOR_MANIFEST   the set's manifest secret (N)
 - CERTROTOR_KEY        the key part (N/key)
 - CERTROTOR_CHAIN_<i>  chain part i (N/chain-<i>), i = 0 .. chain_parts-1
+- CERTROTOR_TRUST      the rotator's trust secret (<rotator>/trust), which
+                       the manifest names: the set is verified against its
+                       anchors and they are written as trust.pem
 
 ECS reads each secret's AWSCURRENT on its own, so versions are unknown here:
 the manifest's digests are what bind the parts. A task started while a
@@ -21,6 +24,7 @@ from certrotor.layout import AssembledSet, Manifest, PartValue, assemble
 MANIFEST_VARIABLE = "CERTROTOR_MANIFEST"
 KEY_VARIABLE = "CERTROTOR_KEY"
 CHAIN_VARIABLE_PREFIX = "CERTROTOR_CHAIN_"
+TRUST_VARIABLE = "CERTROTOR_TRUST"
 
 
 def chain_variable(index: int) -> str:
@@ -28,8 +32,9 @@ def chain_variable(index: int) -> str:
 
 
 def is_material_variable(name: str) -> bool:
-    """True for the variables that carry a set's material (to keep from the child)."""
-    if name in (MANIFEST_VARIABLE, KEY_VARIABLE):
+    """True for the variables that carry a set's material or trust bundle
+    (to keep from the child, which reads the files)."""
+    if name in (MANIFEST_VARIABLE, KEY_VARIABLE, TRUST_VARIABLE):
         return True
     return name.startswith(CHAIN_VARIABLE_PREFIX) and name[len(CHAIN_VARIABLE_PREFIX) :].isdigit()
 
@@ -58,3 +63,15 @@ def assemble_from_env(name: str, environ: Mapping[str, str]) -> AssembledSet:
             raise IntegrityError(f"part {part_name} is missing: {variable} is not set")
         parts[part_name] = PartValue(value, None)
     return assemble(manifest_value, None, parts)
+
+
+def trust_from_env(environ: Mapping[str, str]) -> str | None:
+    """The anchors of the injected trust secret as PEM; None when it is not
+    injected, "" when the stack has not published it yet. A malformed value
+    is an IntegrityError."""
+    from certrotor.services.trust import trust_pem_of
+
+    value = environ.get(TRUST_VARIABLE)
+    if value is None:
+        return None
+    return trust_pem_of(value)
