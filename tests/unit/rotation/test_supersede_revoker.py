@@ -471,3 +471,37 @@ def test_a_manifest_without_its_ca_and_a_config_without_one_is_refused(world: Wo
     )
     with pytest.raises(IntegrityError, match="the config names no CA ARN"):
         revoker.check(config.sets[0])
+
+
+def test_each_step_is_logged_with_the_set_the_serial_and_the_ca(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    world.rotate(NAME)
+    first = world.serial(NAME)
+    world.rotate(NAME)
+    revoker = world.revoker()
+    with caplog.at_level(logging.INFO, logger="certrotor.supersede"):
+        revoker.run()
+        world.clock.at = START + GRACE
+        revoker.run()
+    logged = [(r.getMessage(), getattr(r, "set", None), getattr(r, "serial", None)) for r in caplog.records]
+    assert logged == [
+        ("superseded certificate's grace started", NAME, first),
+        ("superseded certificate revoked", NAME, first),
+    ]
+    assert getattr(caplog.records[1], "ca", None) == world.ca_arn
+
+
+def test_every_outcome_names_its_set_and_serial(world: World) -> None:
+    world.rotate(NAME)
+    first = world.serial(NAME)
+    world.rotate(NAME)
+    revoker = world.revoker()
+    revoker.run()
+    # 180 s left: a tenth of an hour, rounded.
+    world.clock.at = START + GRACE - dt.timedelta(seconds=180)
+    assert [(o.name, o.action, o.serial) for o in revoker.run()] == [(NAME, "in grace, 0.1 h left", first)]
+    revoker.revocations = MAX_REVOCATIONS_PER_RUN
+    world.clock.at = START + GRACE
+    deferred = "deferred to the next run (per-run limit)"
+    assert [(o.name, o.action, o.serial) for o in revoker.run()] == [(NAME, deferred, first)]
+    assert [(o.name, o.action, o.serial) for o in world.revoker().run()] == [(NAME, "revoked", first)]
+    assert [(o.name, o.action, o.serial) for o in world.revoker().run()] == [(NAME, "already revoked", first)]
