@@ -526,3 +526,60 @@ def test_the_pace_counts_the_time_since_the_last_start(world: World) -> None:
     world.trigger.before_start = a_tenth_passes
     world.rotation(min_interval=0.25).rotate(SHARED)
     assert world.clock.sleeps == pytest.approx([0.15])
+
+
+def test_the_defaults_pace_starts_batch_five_poll_every_two_seconds_and_wait_fifteen_minutes(
+    make_world: Callable[..., World],
+) -> None:
+    names = [f"tls/s{i}" for i in range(6)]
+    world = make_world(names)
+    defaults = CaRotation(
+        world.ports(),
+        names,
+        say=world.lines.append,
+        now=world.clock.now,
+        sleep=world.clock.sleep,
+        clock=world.clock.monotonic,
+    )
+    defaults.rotate(SHARED)
+    starts = [e for e in world.events if e[0] == "start"]
+    assert len(starts) == 6
+    # Five started before the first wait, the sixth after the batch was delivered.
+    first_wait = world.events.index(("describe", names[0]))
+    assert [e[1] for e in world.events[:first_wait] if e[0] == "start"] == names[:5]
+    assert world.clock.sleeps == pytest.approx([0.2] * 5)
+    world = make_world([A])
+    world.trigger.deliver = False
+    late = CaRotation(world.ports(), [A], now=world.clock.now, sleep=world.clock.sleep, clock=world.clock.monotonic)
+    with pytest.raises(CaRotationError, match="not delivered within 900s"):
+        late.rotate(SHARED)
+    assert set(world.clock.sleeps) == {2.0} and len(world.clock.sleeps) == 450
+
+
+def test_refusal_messages_are_exact(world: World) -> None:
+    with pytest.raises(CaRotationError) as refused:
+        CaRotation(world.ports(), [])
+    assert str(refused.value) == "the rotator has no sets to move"
+    with pytest.raises(CaRotationError) as refused:
+        world.rotation().pause()
+    assert str(refused.value) == "no CA rotation in progress"
+
+
+def test_the_incoming_ca_is_listed_as_incoming_until_prune(world: World) -> None:
+    world.rotation().rotate(NEW, until="prune")
+    new = world.document().ca(NEW)
+    assert new is not None and new.status == CaStatus.INCOMING
+
+
+def test_a_finished_rotation_is_not_resumed_by_rotating_to_the_same_ca(world: World) -> None:
+    world.rotation().rotate(NEW)
+    with pytest.raises(CaRotationError, match="is already this rotator's active CA"):
+        world.rotation().rotate(NEW)
+
+
+def test_an_unchanged_state_writes_no_new_trust_version(world: World) -> None:
+    world.rotation().rotate(NEW, until="move")
+    world.rotation().pause()
+    versions = len(world.secrets.stages_of("rot/trust"))
+    world.rotation().pause()
+    assert len(world.secrets.stages_of("rot/trust")) == versions
