@@ -11,7 +11,7 @@ printed is the score:
 Timeouts count as killed (the mutant hung the code under test); mutants no
 test reaches count as survived. Usage:
 
-    python tools/mutation.py [--max-children N] [--keep] [--rerun-survivors]
+    python tools/mutation.py [--max-children N] [--keep] [--rerun-survivors] [--score]
 
 `--keep` reuses build/mutation/ from the last run: mutmut keeps each mutant's
 result and runs again only the mutants of functions whose code changed (and
@@ -19,6 +19,9 @@ those never checked). A result stays until its function changes, so after new
 tests are added `--rerun-survivors` (implies `--keep`) also runs every mutant
 not yet killed again (survivors, mutants no test reached, unchecked ones), and
 only those: the score is then complete and current without a full run.
+`--score` runs nothing: it prints the line for the results kept, every
+mutant without a result (never checked, or its function changed since)
+counted as survived.
 """
 
 from __future__ import annotations
@@ -169,14 +172,24 @@ def main(argv: list[str] | None = None) -> int:
         help="with --keep: run again only the mutants not killed yet (after adding tests)",
     )
     parser.add_argument(
+        "--score",
+        action="store_true",
+        help="run nothing: generate the mutants of the current code and print the score of the results kept",
+    )
+    parser.add_argument(
         "--only", nargs="+", metavar="PATTERN", help="mutate only these (e.g. layout/* client/files.py); not the score"
     )
     args = parser.parse_args(argv)
     if args.only:
         MUTATED[:] = args.only
-    stage(args.keep or args.rerun_survivors)
+    stage(args.keep or args.rerun_survivors or args.score)
     env = {**os.environ, "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true"}
     names: list[str] = []
+    if args.score:
+        # Mutants of functions changed since their result are reset (counted
+        # as survived until checked): the score is of the current code.
+        not_killed(env, args.max_children)
+        return report(args.only, env, 0)
     if args.rerun_survivors and (STAGE / "mutants").exists():
         names = not_killed(env, args.max_children)
         print(f"mutation: running again the {len(names)} mutants not killed", flush=True)
@@ -186,17 +199,22 @@ def main(argv: list[str] | None = None) -> int:
         run = subprocess.CompletedProcess(command, 0)
     else:
         run = subprocess.run(command, cwd=STAGE, env=env)
+    return report(args.only, env, run.returncode)
+
+
+def report(only: list[str] | None, env: dict[str, str], returncode: int) -> int:
+    """List the survivors and print the score line."""
     killed, survived, total = score()
     unchecked = sum(1 for code in results().values() if code is None)
     if unchecked:
         print(f"mutation: {unchecked} mutants not checked yet (counted as survived)", file=sys.stderr)
-    if run.returncode != 0 or killed == 0:
+    if returncode != 0 or killed == 0:
         # mutmut stops before testing any mutant when the tests fail unmutated.
-        print(f"mutation: mutmut run failed (exit code {run.returncode}); no score", file=sys.stderr)
-        return run.returncode or 1
+        print(f"mutation: mutmut run failed (exit code {returncode}); no score", file=sys.stderr)
+        return returncode or 1
     subprocess.run([sys.executable, "-m", "mutmut", "results"], cwd=STAGE, env=env)
     percent = 100.0 * killed / total if total else 0.0
-    scope = f" (only {', '.join(args.only)})" if args.only else ""
+    scope = f" (only {', '.join(only)})" if only else ""
     print(f"mutation{scope}: {killed} killed, {survived} survived of {total} ({percent:.1f}%)")
     return 0
 
