@@ -23,8 +23,14 @@ from certrotor_cdk.constants import INITIAL_SECRET_VALUE
 
 READ_ACTIONS = ("secretsmanager:GetSecretValue",)
 # The monitor reads the bundle and writes a new version when the CA's root
-# is missing; nothing else (no stage moves, no tags, no delete).
-WRITE_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue")
+# is missing; nothing else (no tags, no delete). A write is a compare-and-
+# swap: put a candidate version, then move AWSCURRENT to it from the version
+# it was computed on (TrustStore.update), so an operator's write is kept.
+WRITE_ACTIONS = (
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+)
 
 
 class TrustBundle(Construct):

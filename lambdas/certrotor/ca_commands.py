@@ -7,7 +7,8 @@
 
 They run with the operator's own credentials: ListSecrets (the rotator's sets,
 by tag), DescribeSecret/GetSecretValue/TagResource on the manifests,
-GetSecretValue/PutSecretValue on `<rotator>/trust`, RotateSecret, and on the
+GetSecretValue/PutSecretValue/UpdateSecretVersionStage on `<rotator>/trust`
+(each write is a compare-and-swap), RotateSecret, and on the
 CAs GetCertificateAuthorityCertificate (and UpdateCertificateAuthority for
 --disable-old). `rotate` prints a line per stage and per batch of sets;
 interrupt it or run `pause` from another shell, and `rotate` again resumes.

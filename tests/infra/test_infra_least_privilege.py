@@ -208,7 +208,12 @@ def test_monitor_role_gets_only_the_manifest_values_and_decrypts_only_their_key(
     trust = main.stack.certrotor.trust
     trust_secret = key(main.resolve(trust.secret.secret_arn))
     expected |= {
-        (a, trust_secret, key(None)) for a in ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue")
+        (a, trust_secret, key(None))
+        for a in (
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:UpdateSecretVersionStage",
+        )
     }
     expected |= {(a, key(main.resolve(trust.key.key_arn)), key(VIA_SECRETS_MANAGER)) for a in KMS_ACTIONS}
     # Revoking superseded certificates (ca.revoke_superseded is "auto" here).

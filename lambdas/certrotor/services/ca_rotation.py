@@ -111,10 +111,25 @@ class CaRotation:
             raise CaRotationError("no CA rotation in progress")
         return document, _copy(document.ca_rotation)
 
-    def _save(self, document: TrustDocument, state: Mapping[str, Any]) -> TrustDocument:
+    def _save(
+        self,
+        state: Mapping[str, Any],
+        change: Callable[[TrustDocument], TrustDocument] | None = None,
+        own_pause: bool = False,
+    ) -> TrustDocument:
+        """Write the rotation state (and `change` to the CAs) on top of the
+        trust document as it is now: a concurrent writer's CA (the monitor)
+        is kept, and a pause requested meanwhile is kept unless this write
+        sets the pause itself (`own_pause`)."""
         state = {**state, "updated": self._now().isoformat(timespec="seconds")}
-        after = document.with_rotation(state)
-        self._ports.trust.save(after, document)
+
+        def apply(fresh: TrustDocument) -> TrustDocument:
+            merged = dict(state)
+            if not own_pause and fresh.ca_rotation is not None:
+                merged["paused"] = bool(fresh.ca_rotation.get("paused", False))
+            return (change(fresh) if change is not None else fresh).with_rotation(merged)
+
+        after, _ = self._ports.trust.update(apply)
         return after
 
     # -- operations -------------------------------------------------------------------
@@ -136,9 +151,9 @@ class CaRotation:
             state = _copy(state)
             state["paused"] = False
             self._say(f"resuming the CA rotation to {to_arn} at stage {state['stage']}")
-            document = self._save(document, state)
+            self._save(state, own_pause=True)
         else:
-            document = self._begin(document, to_arn, disable_old)
+            self._begin(document, to_arn, disable_old)
         return self._run(until)
 
     def _begin(self, document: TrustDocument, to_arn: str, disable_old: bool) -> TrustDocument:
@@ -151,7 +166,8 @@ class CaRotation:
             )
         from_arn = active[0]
         chain = self._ports.ca_chain(to_arn)
-        with_new = document.with_ca(to_arn, chain, CaStatus.INCOMING, self._now())
+        now = self._now()
+        with_new = document.with_ca(to_arn, chain, CaStatus.INCOMING, now)
         changed = with_new.revision != document.revision
         state = {
             "from": from_arn,
@@ -168,21 +184,29 @@ class CaRotation:
             + ("is added to the trust bundle" if changed else "is already in the trust bundle")
             + f" (revision {with_new.revision})"
         )
-        after = with_new.with_rotation(state)
-        self._ports.trust.save(after, document)
+
+        def begin(fresh: TrustDocument) -> TrustDocument:
+            if fresh.ca_rotation is not None and fresh.ca_rotation.get("stage") not in ("done", ROLLED_BACK):
+                raise CaRotationError(f"another CA rotation began meanwhile (to {fresh.ca_rotation.get('to')})")
+            added = fresh.with_ca(to_arn, chain, CaStatus.INCOMING, now)
+            # Whether this write changes the anchors consumers hold, decided on the
+            # document it is written on.
+            return added.with_rotation({**state, "trust_changed": added.revision != fresh.revision})
+
+        after, _ = self._ports.trust.update(begin)
         return after
 
     def pause(self) -> dict[str, Any]:
-        document, state = self._load()
+        _, state = self._load()
         state["paused"] = True
-        self._save(document, state)
+        self._save(state, own_pause=True)
         self._say(f"pause requested at stage {state['stage']}; the running operation stops after its current set")
         return state
 
     def rollback(self) -> dict[str, Any]:
         """Move every set back to the old CA and retire the new one; only
         before the old CA left the trust bundle."""
-        document, state = self._load()
+        _, state = self._load()
         # A stage names what runs next: at "prune" the old CA is still trusted.
         if state["stage"] not in ("trust", "move", "prune", "rolling_back"):
             raise CaRotationError(
@@ -190,14 +214,14 @@ class CaRotation:
                 "so it cannot be rolled back; rotate to the old CA as a new CA rotation instead"
             )
         state["stage"], state["paused"] = "rolling_back", False
-        document = self._save(document, state)
+        self._save(state, own_pause=True)
         from_arn, to_arn = state["from"], state["to"]
         self._say(f"rolling back: moving every set back to {from_arn}")
         self._each_set(state, "back", lambda name: self._move_one(name, from_arn, to_arn))
-        document, state = self._load()
-        document = document.with_status(to_arn, CaStatus.RETIRED, self._now())
+        _, state = self._load()
         state["stage"] = ROLLED_BACK
-        self._save(document, state)
+        now = self._now()
+        self._save(state, change=lambda fresh: fresh.with_status(to_arn, CaStatus.RETIRED, now))
         self._say(f"rolled back: every set is on {from_arn}; {to_arn} is no longer trusted unless it shares a root")
         return state
 
@@ -205,7 +229,7 @@ class CaRotation:
 
     def _run(self, until: str | None = None) -> dict[str, Any]:
         while True:
-            document, state = self._load()
+            _, state = self._load()
             stage = state["stage"]
             if stage in ("done", ROLLED_BACK):
                 self._say(f"CA rotation {stage}")
@@ -222,28 +246,30 @@ class CaRotation:
             elif stage == "disable":
                 self._ports.disable_ca(state["from"])
                 self._say(f"disabled {state['from']} in Private CA")
-                document, state = self._load()
-                self._advance(document, state, "done")
+                _, state = self._load()
+                self._advance(state, "done")
             else:
                 raise CaRotationError(f"unknown CA rotation stage {stage!r}")
 
-    def _advance(self, document: TrustDocument, state: dict[str, Any], stage: str) -> None:
+    def _advance(
+        self, state: dict[str, Any], stage: str, change: Callable[[TrustDocument], TrustDocument] | None = None
+    ) -> None:
         state["stage"] = stage
-        self._save(document, state)
+        self._save(state, change)
         self._say(f"stage {stage}")
 
     def _stage_trust(self, state: dict[str, Any]) -> None:
         if state.get("trust_changed"):
             self._say("stage trust: rotating every set once so every consumer reads the new trust bundle")
             self._each_set(state, "refresh", self._refresh_one)
-        document, state = self._load()
-        self._advance(document, state, "move")
+        _, state = self._load()
+        self._advance(state, "move")
 
     def _stage_move(self, state: dict[str, Any]) -> None:
         self._say(f"stage move: moving every set to {state['to']}")
         self._each_set(state, "move", lambda name: self._move_one(name, state["to"], state["from"]))
-        document, state = self._load()
-        self._advance(document, state, "prune")
+        _, state = self._load()
+        self._advance(state, "prune")
 
     def _stage_prune(self) -> None:
         document, state = self._load()
@@ -253,10 +279,15 @@ class CaRotation:
                 f"not removing {state['from']} from the trust bundle: {len(on_old)} set(s) are not on the new CA "
                 f"({', '.join(on_old[:5])}); resume with certrotor ca rotate"
             )
-        document = document.with_status(state["from"], CaStatus.RETIRED, self._now())
-        document = document.with_status(state["to"], CaStatus.ACTIVE, self._now())
-        self._say(f"stage prune: {state['from']} retired; trust bundle revision {document.revision}")
-        self._advance(document, state, "disable" if state.get("disable_old") else "done")
+        now = self._now()
+
+        def prune(fresh: TrustDocument) -> TrustDocument:
+            retired = fresh.with_status(state["from"], CaStatus.RETIRED, now)
+            return retired.with_status(state["to"], CaStatus.ACTIVE, now)
+
+        revision = prune(document).revision
+        self._say(f"stage prune: {state['from']} retired; trust bundle revision {revision}")
+        self._advance(state, "disable" if state.get("disable_old") else "done", prune)
 
     # -- per set ---------------------------------------------------------------------------
 
@@ -344,9 +375,9 @@ class CaRotation:
             raise CaRotationError(f"{name}: {exc}") from None
 
     def _record(self, name: str, fields: Mapping[str, Any]) -> None:
-        document, state = self._load()
+        _, state = self._load()
         state["sets"][name] = {**state["sets"].get(name, {}), **fields}
-        self._save(document, state)
+        self._save(state)
 
     def _check_paused(self) -> None:
         state = self._ports.trust.load().ca_rotation or {}

@@ -12,15 +12,18 @@ One secret per rotator, `<rotator>/trust`, holds a JSON document:
 
 Every set's manifest names this secret (`trust`), so `certrotor-fetch` reads
 it in the same BatchGetSecretValue as the set's parts and writes trust.pem.
-The document is written whole, as a new version, only when it changed.
+The document is written whole, as a new version, only when it changed, and
+only on top of the version the change was computed from (TrustStore.update).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import random
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,7 +31,7 @@ from cryptography import x509
 
 from certrotor.bounded_json import JsonRefused, parse_json_object
 from certrotor.config import CertrotorConfig
-from certrotor.errors import BundleError, IntegrityError, NotFoundError
+from certrotor.errors import AwsError, BundleError, CertrotorError, IntegrityError, NotFoundError
 from certrotor.layout.manifest import INITIAL_VALUE
 from certrotor.pki.bundle import cert_to_pem, fingerprint, parse_certificates
 from certrotor.ports import CURRENT, SecretPort
@@ -224,20 +227,65 @@ def trust_pem_of(value: str) -> str:
     return data.pem
 
 
-class TrustStore:
-    """Reads and writes one rotator's trust secret."""
+class TrustConflict(CertrotorError):
+    """Other writers kept changing the trust document; nothing was lost, try again."""
 
-    def __init__(self, secrets: SecretPort, rotator: str) -> None:
+
+class TrustStore:
+    """Reads and writes one rotator's trust secret.
+
+    Writers (the monitor, an operator's `certrotor ca`) change the document
+    through `update`, a compare-and-swap: the new version is put under its
+    own label, then AWSCURRENT is moved to it from the version the change
+    was computed on (UpdateSecretVersionStage fails when RemoveFromVersionId
+    no longer holds AWSCURRENT). On a conflict the change is applied again
+    to the document another writer made, so neither drops the other's CA.
+    """
+
+    ATTEMPTS = 6
+    CANDIDATE_STAGE = "CERTROTOR_CANDIDATE"
+
+    def __init__(self, secrets: SecretPort, rotator: str, sleep: Callable[[float], None] = time.sleep) -> None:
         self._secrets = secrets
         self.rotator = rotator
         self.name = trust_secret_name(rotator)
+        self._sleep = sleep
+        self.conflicts = 0
 
     def load(self) -> TrustDocument:
         return TrustDocument.from_json(self._secrets.get(self.name, stage=CURRENT).value, self.rotator)
 
+    def update(self, change: Callable[[TrustDocument], TrustDocument]) -> tuple[TrustDocument, bool]:
+        """Apply `change` to the current document and write the result as
+        AWSCURRENT unless it changed nothing; True when a version was
+        written. Retried on a concurrent write (TrustConflict after ATTEMPTS)."""
+        for attempt in range(self.ATTEMPTS):
+            current = self._secrets.get(self.name, stage=CURRENT)
+            before = TrustDocument.from_json(current.value, self.rotator)
+            after = change(before)
+            value = after.to_json()
+            if value == before.to_json():
+                return before, False
+            token = str(uuid.uuid4())
+            self._secrets.put(self.name, value, token, stages=(self.CANDIDATE_STAGE,))
+            try:
+                self._secrets.move_stage(self.name, CURRENT, token, current.version)
+            except AwsError:
+                now = self._secrets.get(self.name, stage=CURRENT).version
+                if now == current.version:
+                    raise  # not a concurrent write
+                self.conflicts += 1
+                self._sleep(random.uniform(0, 0.05 * 2**attempt))  # jitter, not security
+                continue
+            return after, True
+        raise TrustConflict(
+            f"{self.name} changed under every one of {self.ATTEMPTS} attempts to write it; run the command again"
+        )
+
     def save(self, document: TrustDocument, before: TrustDocument | None = None) -> bool:
-        """Write the document as the new AWSCURRENT unless it equals `before`;
-        True when a version was written."""
+        """Write the document whole as the new AWSCURRENT unless it equals
+        `before` (last writer wins: local provisioning and tests; concurrent
+        writers use `update`). True when a version was written."""
         value = document.to_json()
         if before is not None and before.to_json() == value:
             return False
@@ -253,14 +301,17 @@ def ensure_ca(
 ) -> tuple[TrustDocument, bool]:
     """The CA is listed and its anchor trusted (unless the document marks it
     retired: a CA rotation removed it on purpose). Returns the document and
-    whether it was written. Writes only when something changed."""
-    before = store.load()
-    known = before.ca(arn)
-    if known is not None and (
-        known.status == CaStatus.RETIRED
-        or (known.anchor == fingerprint(anchor_of(ca_chain_pem)) and before.trusts(arn))
-    ):
-        return before, False
-    keep = known.status if known is not None else status
-    after = before.with_ca(arn, ca_chain_pem, keep, now)
-    return after, store.save(after, before)
+    whether it was written. Writes only when something changed, and only on
+    top of the version it read (TrustStore.update)."""
+
+    def change(before: TrustDocument) -> TrustDocument:
+        known = before.ca(arn)
+        if known is not None and (
+            known.status == CaStatus.RETIRED
+            or (known.anchor == fingerprint(anchor_of(ca_chain_pem)) and before.trusts(arn))
+        ):
+            return before
+        keep = known.status if known is not None else status
+        return before.with_ca(arn, ca_chain_pem, keep, now)
+
+    return store.update(change)
