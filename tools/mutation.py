@@ -75,6 +75,35 @@ timeout_constant = 5.0
 """
 
 
+# Written into the staging copy only: each mutant's tests run fastest first
+# (unit tests, then the rest; a file's tests stay together so that module
+# fixtures are made once), so a mutant is killed by the cheapest test that
+# notices it. Durations are those mutmut measured; the tests do not depend on
+# their order (the clean run at the start of every run checks this order).
+ORDER_PLUGIN = """\
+import json
+from pathlib import Path
+
+
+def pytest_collection_modifyitems(session, config, items):
+    try:
+        durations = json.loads(Path("mutmut-stats.json").read_text(encoding="utf-8"))["duration_by_test"]
+    except (OSError, ValueError, KeyError):
+        return
+    by_file = {}
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        by_file[path] = by_file.get(path, 0.0) + durations.get(item.nodeid, 1.0)
+    position = {id(item): index for index, item in enumerate(items)}
+
+    def key(item):
+        path = item.nodeid.split("::")[0]
+        return ("/unit/" not in path, by_file[path], path, position[id(item)])
+
+    items.sort(key=key)
+"""
+
+
 def stage(keep: bool) -> None:
     """Copy the repository into build/mutation/, the package at src/certrotor
     (tests read files such as examples/ relative to the repository root)."""
@@ -105,6 +134,8 @@ def stage(keep: bool) -> None:
             shutil.copytree(entry, target, ignore=ignore)
         else:
             shutil.copy2(entry, target)
+    (STAGE / "conftest.py").write_text(ORDER_PLUGIN, encoding="utf-8")
+    copied.append("conftest.py")
     package = STAGE / "src" / "certrotor"
     if package.exists():
         shutil.rmtree(package)
