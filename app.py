@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""CDK entry point: configuration from context -> CertrotorStack, checked by cdk-nag.
+"""CDK entry point: configuration from context -> CertrotorStack, checked by cdk-nag's
+AWS Solutions, HIPAA Security and NIST 800-53 rev 5 packs (an unsuppressed
+finding fails the synth).
 
 ``cdk synth`` / ``cdk deploy`` run this with cdk.json's context; ``python
 app.py`` reads cdk.json itself and writes the cloud assembly to cdk.out/.
@@ -23,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import App, Aspects, Environment
-from cdk_nag import AwsSolutionsChecks
 
 from certrotor.errors import ConfigError
 from certrotor_cdk.app_config import config_from_context, context_flag
+from certrotor_cdk.compliance import compliance_packs
 from certrotor_cdk.constants import (
     ARCHITECTURE_CONTEXT_KEY,
     CONFIG_CONTEXT_KEY,
@@ -72,7 +74,8 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
             region=os.environ.get("CDK_DEFAULT_REGION"),
         ),
     )
-    Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    for pack in compliance_packs(verbose=True):
+        Aspects.of(app).add(pack)
     return app, stack
 
 

@@ -21,6 +21,7 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from certrotor.config import CaConfig
+from certrotor_cdk.compliance import accept
 from certrotor_cdk.constants import (
     CA_KEY_ALGORITHM,
     CA_SIGNING_ALGORITHM,
@@ -172,6 +173,19 @@ class CertificateAuthority(Construct):
                         "would record nothing worth keeping.",
                     }
                 ],
+            )
+            accept(
+                bucket,
+                ["S3BucketLoggingEnabled"],
+                "Only Private CA writes to the CRL bucket, each write a CloudTrail event of the CA; access "
+                "logs would record nothing worth keeping.",
+            )
+            accept(
+                bucket,
+                ["S3BucketReplicationEnabled", "S3DefaultEncryptionKMS"],
+                "A CRL is public by design (relying parties must fetch it) and Private CA writes a new one "
+                "after every revocation and before the last expires: a replica or a KMS key would protect "
+                "nothing; SSE-S3 encrypts it at rest.",
             )
             self.crl_bucket = bucket
             crl = acmpca.CfnCertificateAuthority.CrlConfigurationProperty(

@@ -82,6 +82,14 @@ ROTATION_MEMORY_MB = 512
 # past the quotas (certrotor.fleet.quotas.rotation_concurrency).
 ROTATION_RESERVED_CONCURRENCY = rotation_concurrency()
 
+# One hourly run at a time: two overlapping runs would race on the trust
+# bundle and on revoking superseded certificates.
+MONITOR_RESERVED_CONCURRENCY = 1
+# About Private CA's 25 IssueCertificate TPS at the issuer's latency; a
+# flood of CSRs is throttled (429) before it reaches the CA's quota or the
+# account's concurrency.
+ISSUER_RESERVED_CONCURRENCY = 10
+
 MONITOR_TIMEOUT = Duration.minutes(1)
 MONITOR_MEMORY_MB = 256
 MONITOR_SCHEDULE_EXPRESSION = "rate(1 hour)"

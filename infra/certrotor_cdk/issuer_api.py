@@ -38,7 +38,8 @@ from constructs import Construct
 from certrotor.config import CertrotorConfig, template_arn
 from certrotor.errors import ConfigError
 from certrotor.spec import ROTATOR_TAG
-from certrotor_cdk.constants import METRICS_NAMESPACE, SERVICE_DIMENSION
+from certrotor_cdk.compliance import accept, accept_inline_policy
+from certrotor_cdk.constants import ISSUER_RESERVED_CONCURRENCY, METRICS_NAMESPACE, SERVICE_DIMENSION
 from certrotor_cdk.lambda_function import CertrotorFunction, FunctionSettings
 from certrotor_cdk.monitoring import Monitoring
 from certrotor_cdk.rotator import TAGGED_RESOURCES_REGEX, manifest_key_decrypt
@@ -83,6 +84,8 @@ class IssuerApi(Construct):
     :param allow_principal_patterns: opt-in for principals with wildcards.
     :param monitoring: where to add the function's and the quota's alarms.
     :param removal_policy: for the ledger (RETAIN by default).
+    :param reserved_concurrency: how many requests the issuer serves at once;
+        more are throttled (429).
     """
 
     def __init__(
@@ -98,6 +101,7 @@ class IssuerApi(Construct):
         monitoring: Monitoring | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         allow_principal_patterns: bool = False,
+        reserved_concurrency: int = ISSUER_RESERVED_CONCURRENCY,
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
@@ -129,6 +133,19 @@ class IssuerApi(Construct):
             # Records expire within a day; nothing to keep.
             removal_policy=RemovalPolicy.DESTROY,
         )
+        accept(
+            self.ledger,
+            ["DynamoDBInBackupPlan"],
+            "Point-in-time recovery is on (any second of the last 35 days) and the ledger is retained with the "
+            "stack; longer retention belongs to the account's own AWS Backup plan (selecting by tag), not to a "
+            "plan per rotator. Private CA's audit report lists every certificate issued to check it against.",
+        )
+        accept(
+            self.idempotency,
+            ["DynamoDBInBackupPlan"],
+            "Idempotency records expire within a day (TTL) and are rebuilt by the next request; point-in-time "
+            "recovery is on, and a backup plan would keep nothing a restore could use.",
+        )
         settings = dataclasses.replace(
             function_settings,
             environment={
@@ -145,6 +162,10 @@ class IssuerApi(Construct):
             description="certrotor: issues certificates for callers' CSRs; issue-now for managed sets",
             timeout=ISSUER_TIMEOUT,
             memory_size=ISSUER_MEMORY_MB,
+            reserved_concurrency=reserved_concurrency,
+            dead_letter="Callers invoke the issuer synchronously through its Function URL and get every "
+            "failure as the HTTP response; Lambda sends only failed asynchronous events to a dead-letter "
+            "target, and the issuer has none.",
         )
         self.function = self.issuer.function
         self._grant(ca_arn, rotation_function)
@@ -248,6 +269,7 @@ class IssuerApi(Construct):
                 ),
             ],
         )
+        accept_inline_policy(manifests)
         NagSuppressions.add_resource_suppressions(
             manifests,
             [

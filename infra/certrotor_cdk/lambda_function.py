@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 
 from aws_cdk import Duration, Token
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from certrotor.errors import ConfigError
+from certrotor_cdk.compliance import accept, accept_default_policy
 from certrotor_cdk.constants import (
     ENV_LOG_LEVEL,
     ENV_METRICS_NAMESPACE,
@@ -45,6 +48,17 @@ class FunctionSettings:
     log_retention: logs.RetentionDays
     environment: Mapping[str, str] = field(default_factory=dict)
     """Variables every function gets (configuration, CA ARN). Never key material."""
+    log_key: kms.IKey | None = None
+    """The KMS key that encrypts the functions' log groups (the rotator's log key)."""
+
+
+# Why no certrotor function runs in a VPC (HIPAA/NIST LambdaInsideVPC).
+NOT_IN_VPC_REASON = (
+    "The function calls only AWS service APIs (Secrets Manager, KMS, Private CA, ECS, CloudWatch, "
+    "X-Ray, DynamoDB) over TLS with SigV4 and reaches nothing in a customer network; a VPC would add "
+    "NAT or one interface endpoint per service without narrowing what it can reach, which its IAM "
+    "policy already limits."
+)
 
 
 class CertrotorFunction(Construct):
@@ -65,9 +79,14 @@ class CertrotorFunction(Construct):
         description: str,
         timeout: Duration,
         memory_size: int,
-        reserved_concurrency: int | None = None,
+        reserved_concurrency: int,
+        dead_letter: sns.ITopic | str,
         function_name: str | None = None,
     ) -> None:
+        """:param reserved_concurrency: how many invocations may run at once.
+        :param dead_letter: the topic that receives failed asynchronous
+            invocations, or (a string) why the function has none.
+        """
         super().__init__(scope, construct_id)
         environment = {
             **settings.environment,
@@ -77,7 +96,7 @@ class CertrotorFunction(Construct):
         }
         _check_environment_size(environment, construct_id)
 
-        self.log_group = logs.LogGroup(self, "Logs", retention=settings.log_retention)
+        self.log_group = logs.LogGroup(self, "Logs", retention=settings.log_retention, encryption_key=settings.log_key)
         self.role = iam.Role(
             self,
             "Role",
@@ -98,12 +117,13 @@ class CertrotorFunction(Construct):
             timeout=timeout,
             memory_size=memory_size,
             reserved_concurrent_executions=reserved_concurrency,
+            dead_letter_topic=None if isinstance(dead_letter, str) else dead_letter,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             environment=environment,
         )
         NagSuppressions.add_resource_suppressions(
-            self.role,
+            self.role.node.find_child("DefaultPolicy"),
             [
                 {
                     "id": "AwsSolutions-IAM5",
@@ -112,7 +132,6 @@ class CertrotorFunction(Construct):
                     "appliesTo": ["Resource::*"],
                 }
             ],
-            apply_to_children=True,
         )
         NagSuppressions.add_resource_suppressions(
             self.function,
@@ -125,6 +144,10 @@ class CertrotorFunction(Construct):
                 }
             ],
         )
+        accept(self.function, ["LambdaInsideVPC"], NOT_IN_VPC_REASON)
+        if isinstance(dead_letter, str):
+            accept(self.function, ["LambdaDLQ"], dead_letter)
+        accept_default_policy(self.role)
 
     def add_to_policy(self, statement: iam.PolicyStatement) -> None:
         """Allow the function one more thing (identity policy on its role)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from aws_cdk import ArnFormat, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from cdk_nag import NagSuppressions
@@ -47,6 +48,7 @@ class RekeyStateMachine(Construct):
     :param manifest_conditions: conditions on them (a rotator's tag, when
         the ARNs are a name pattern).
     :param log_retention: of its execution log group.
+    :param log_key: the KMS key of its execution log group.
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class RekeyStateMachine(Construct):
         manifest_secret_arns: Sequence[str],
         manifest_conditions: Mapping[str, Any] | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        log_key: kms.IKey | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -75,7 +78,9 @@ class RekeyStateMachine(Construct):
             resource_name=f"{self.name}/*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
-        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, encryption_key=log_key, removal_policy=removal_policy
+        )
         self.role = iam.Role(
             self,
             "Role",
@@ -101,7 +106,7 @@ class RekeyStateMachine(Construct):
             comment="certrotor: re-key sets through RotateSecret, paced under the account's quotas",
         )
         NagSuppressions.add_resource_suppressions(
-            self.role,
+            self.role.node.find_child("DefaultPolicy"),
             [
                 {
                     "id": "AwsSolutions-IAM5",
@@ -117,5 +122,4 @@ class RekeyStateMachine(Construct):
                     "appliesTo": [child_executions_nag(stack, self.name)],
                 },
             ],
-            apply_to_children=True,
         )

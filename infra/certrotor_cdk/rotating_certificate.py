@@ -473,7 +473,6 @@ class RotatingCertificate(Construct):
                     "NIST.800.53.R5-SecretsManagerRotationEnabled",
                 )
             ],
-            apply_to_children=True,
         )
 
 

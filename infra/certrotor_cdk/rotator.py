@@ -29,6 +29,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from cdk_nag import NagSuppressions
@@ -49,14 +50,17 @@ from certrotor.services.supersede import SUPERSEDED_TAG_KEYS
 from certrotor.spec import PART_TAG, ROTATOR_TAG
 from certrotor_cdk.bundling import BundleTarget, lambda_code
 from certrotor_cdk.certificate_authority import CertificateAuthority
+from certrotor_cdk.compliance import accept_default_policy, accept_inline_policy
 from certrotor_cdk.constants import (
     ENV_CA_ARN,
     ENV_CONFIG,
+    ISSUER_RESERVED_CONCURRENCY,
     METRIC_DAYS_TO_EXPIRY,
     METRIC_ROTATION_FAILED,
     METRICS_NAMESPACE,
     MONITOR_HANDLER,
     MONITOR_MEMORY_MB,
+    MONITOR_RESERVED_CONCURRENCY,
     MONITOR_SCHEDULE_EXPRESSION,
     MONITOR_TIMEOUT,
     ROTATION_HANDLER,
@@ -90,6 +94,15 @@ CA_READ_ACTIONS = (
     "acm-pca:GetCertificateAuthorityCertificate",
 )
 REDEPLOY_ACTIONS = ("ecs:UpdateService", "ecs:DescribeServices")
+# What CloudWatch Logs does with the key of an encrypted log group.
+LOG_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey")
+# Secrets Manager invokes each rotation step itself and reports a failed
+# rotation as a RotationFailed event (alarmed); nothing is left for a DLQ.
+ROTATION_NO_DLQ_REASON = (
+    "Secrets Manager invokes each rotation step itself and retries the rotation on its schedule; a "
+    "failed rotation is reported by the RotationFailed metric and Secrets Manager's RotationFailed "
+    "event, both alarmed, so a dead-letter target would hold nothing to act on."
+)
 # Keys of every rotator's physical resources: unique per account and region,
 # so a second deployment with the same id fails instead of sharing alarms.
 ROTATION_FUNCTION_NAME = "{rotator_id}-rotation"
@@ -223,6 +236,7 @@ class CertificateRotator(Construct):
         alarm_email: str | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         rotation_reserved_concurrency: int = ROTATION_RESERVED_CONCURRENCY,
+        issuer_reserved_concurrency: int = ISSUER_RESERVED_CONCURRENCY,
         issuer_policies: Sequence[IssuerPolicy] = (),
         allow_issuer_principal_patterns: bool = False,
         ca_usage_mode: str = "GENERAL_PURPOSE",
@@ -273,6 +287,7 @@ class CertificateRotator(Construct):
             alarm_email=alarm_email,
         )
         target = BundleTarget.for_lambda(architecture)
+        self.log_key = self._log_key(stack, rotator_id)
         self.function_settings = FunctionSettings(
             code=code or lambda_code(target, skip_bundling=skip_bundling),
             architecture=target.lambda_architecture,
@@ -280,7 +295,11 @@ class CertificateRotator(Construct):
             log_level=log_level,
             log_retention=log_retention(log_retention_days),
             environment={ENV_CONFIG: _settings_json(self.config), ENV_CA_ARN: self.certificate_authority_arn},
+            log_key=self.log_key,
         )
+        # Before the functions: the monitor's failed runs go to the alarm topic.
+        self.monitoring = Monitoring(self, "Monitoring", config=self.config, topic=alarm_topic)
+        self.alarm_topic: sns.ITopic = self.monitoring.topic
         self.rotation = CertrotorFunction(
             self,
             "Rotation",
@@ -290,6 +309,7 @@ class CertificateRotator(Construct):
             timeout=ROTATION_TIMEOUT,
             memory_size=ROTATION_MEMORY_MB,
             reserved_concurrency=rotation_reserved_concurrency,
+            dead_letter=ROTATION_NO_DLQ_REASON,
             function_name=ROTATION_FUNCTION_NAME.format(rotator_id=rotator_id),
         )
         self.rotation_function: lambda_.IFunction = self.rotation.function
@@ -305,7 +325,17 @@ class CertificateRotator(Construct):
             description=f"certrotor {rotator_id}: publishes DaysToExpiry for every set tagged with it",
             timeout=MONITOR_TIMEOUT,
             memory_size=MONITOR_MEMORY_MB,
+            reserved_concurrency=MONITOR_RESERVED_CONCURRENCY,
+            # EventBridge invokes it asynchronously: after Lambda's retries,
+            # the failed hourly event reaches the people the alarms reach.
+            dead_letter=self.alarm_topic,
         )
+        if self.monitoring.topic_key is not None:
+            self.monitor.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self.monitoring.topic_key.key_arn]
+                )
+            )
         # Every manifest names the trust bundle: set readers read it too
         # (RotatingCertificate.grant_read grants it with the set).
         self.trust = TrustBundle(
@@ -334,10 +364,12 @@ class CertificateRotator(Construct):
             manifest_secret_arns=[_secret_arn(stack, set_name_prefix)],
             manifest_conditions={"StringEquals": {"aws:ResourceTag/" + ROTATOR_TAG: rotator_id}},
             log_retention=log_retention(log_retention_days),
+            log_key=self.log_key,
             removal_policy=removal_policy,
         )
+        accept_default_policy(self.rekey.role)
         NagSuppressions.add_resource_suppressions(
-            self.rekey.role,
+            self.rekey.role.node.find_child("DefaultPolicy"),
             [
                 {
                     "id": "AwsSolutions-IAM5",
@@ -346,11 +378,8 @@ class CertificateRotator(Construct):
                     "appliesTo": [{"regex": TAGGED_RESOURCES_REGEX}],
                 }
             ],
-            apply_to_children=True,
         )
 
-        self.monitoring = Monitoring(self, "Monitoring", config=self.config, topic=alarm_topic)
-        self.alarm_topic: sns.ITopic = self.monitoring.topic
         self.monitoring.watch_function("Rotation", self.rotation, alarm_on_throttles=True)
         self.monitoring.watch_function("Monitor", self.monitor)
         self.monitoring.watch_rotation_metrics()
@@ -371,6 +400,7 @@ class CertificateRotator(Construct):
                 rotation_function=self.rotation.function,
                 monitoring=self.monitoring,
                 allow_principal_patterns=allow_issuer_principal_patterns,
+                reserved_concurrency=issuer_reserved_concurrency,
             )
         if not self._sets_in_same_construct:
             self.monitoring.add_alarm_overview()
@@ -547,6 +577,7 @@ class CertificateRotator(Construct):
             ),
         ]
         policy = iam.Policy(self, "RotationAccess", roles=[role], statements=statements)
+        accept_inline_policy(policy)
         NagSuppressions.add_resource_suppressions(
             policy,
             [
@@ -559,6 +590,40 @@ class CertificateRotator(Construct):
                 }
             ],
         )
+
+    def _log_key(self, stack: Stack, rotator_id: str) -> kms.Key:
+        """The key of every log group of this rotator (functions, re-key).
+
+        Retained whatever the removal policy: the log groups outlive the
+        stack, and without their key their events could not be read.
+        """
+        key = kms.Key(
+            self,
+            "LogKey",
+            description=f"certrotor {rotator_id}: log groups",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # CloudWatch Logs uses it for this account's log groups in this
+        # region only (the encryption context names the log group).
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=list(LOG_KEY_ACTIONS),
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
+        )
+        return key
 
     def _allow_secrets_manager(self, stack: Stack) -> None:
         # One permission for the whole fleet: Lambda caps a function's policy
@@ -592,6 +657,7 @@ class CertificateRotator(Construct):
                 manifest_key_decrypt(stack, rotator),
             ],
         )
+        accept_inline_policy(policy)
         NagSuppressions.add_resource_suppressions(
             policy,
             [
@@ -647,6 +713,7 @@ class CertificateRotator(Construct):
             roles=[self.monitor.role],
             statements=[iam.PolicyStatement(actions=["secretsmanager:ListSecrets"], resources=["*"])],
         )
+        accept_inline_policy(list_secrets)
         NagSuppressions.add_resource_suppressions(
             list_secrets,
             [

@@ -90,10 +90,15 @@ class TrustBundle(Construct):
             self.secret,
             [
                 {
-                    "id": "AwsSolutions-SMG4",
+                    "id": rule,
                     "reason": "The trust bundle holds public CA certificates, not a credential: there is "
                     "nothing to rotate; the monitor and certrotor ca rotate write new versions.",
                 }
+                for rule in (
+                    "AwsSolutions-SMG4",
+                    "HIPAA.Security-SecretsManagerRotationEnabled",
+                    "NIST.800.53.R5-SecretsManagerRotationEnabled",
+                )
             ],
         )
 

@@ -7,7 +7,7 @@ Three stacks in one app, synthesized once per session with bundling skipped:
   alarm email;
 - ``platform``: the ``Certrotor`` construct in a plain stack of another app,
   with a task role granted in code.
-cdk-nag's AwsSolutionsChecks runs on the app, as app.py does.
+cdk-nag's three packs (certrotor_cdk.compliance) run on the app, as app.py does.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ if str(REPO_ROOT) not in sys.path:
 from aws_cdk import App, Aspects, Stack  # noqa: E402
 from aws_cdk import aws_iam as iam  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
-from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from certrotor.config import CertrotorConfig, load_config  # noqa: E402
 from certrotor_cdk.bundling import BundleTarget, lambda_code  # noqa: E402
 from certrotor_cdk.certrotor_construct import Certrotor  # noqa: E402
+from certrotor_cdk.compliance import accept_default_policy, compliance_packs  # noqa: E402
 from certrotor_cdk.stack import CertrotorStack  # noqa: E402
 
 CA_ARN = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555"
@@ -205,6 +205,8 @@ def add_platform_stack(app: App, config: CertrotorConfig) -> tuple[Stack, Certro
     certrotor.certificates[0].grant_read(task_role)
     certrotor.certificates[0].grant_private_key_read(task_role)
     certrotor.trust.grant_read(task_role)
+    # The app's own role: its grants are inline, as CDK's grants always are.
+    accept_default_policy(task_role)
     return platform, certrotor, task_role
 
 
@@ -218,7 +220,8 @@ def infra_app(tmp_path_factory: pytest.TempPathFactory) -> InfraApp:
     created = CertrotorStack(app, "CertrotorCreatedCa", config=created_config, skip_bundling=True)
     platform_config = load_config(copy.deepcopy(PLATFORM_CONFIG))
     platform, platform_certrotor, task_role = add_platform_stack(app, platform_config)
-    Aspects.of(app).add(AwsSolutionsChecks())
+    for pack in compliance_packs():
+        Aspects.of(app).add(pack)
     assembly = app.synth()
 
     def synthesized(stack: Stack, config: CertrotorConfig) -> Synthesized:

@@ -65,10 +65,18 @@ def test_the_real_cdk_synth_synthesizes_the_default_app(tmp_path: Path) -> None:
     template = json.loads((out / "Certrotor.template.json").read_text())
     assert any(r["Type"] == "AWS::Lambda::Function" for r in template["Resources"].values())
     manifest = json.loads((out / "manifest.json").read_text())
+    # Metadata sits in the manifest or in each stack's additionalMetadataFile.
+    metadata = [
+        artifact.get("metadata", {})
+        if "additionalMetadataFile" not in artifact
+        else json.loads((out / artifact["additionalMetadataFile"]).read_text())
+        for artifact in manifest["artifacts"].values()
+    ]
+    assert any(entries for found in metadata for entries in found.values())
     errors = [
         entry
-        for artifact in manifest["artifacts"].values()
-        for entries in artifact.get("metadata", {}).values()
+        for found in metadata
+        for entries in found.values()
         for entry in entries
         if entry["type"] == "aws:cdk:error"
     ]

@@ -65,8 +65,8 @@ def test_private_key_secret_has_its_own_kms_key(main: Any, name: str) -> None:
 def test_every_kms_key_is_customer_managed_with_rotation_enabled(main: Any) -> None:
     keys = main.resources_of_type("AWS::KMS::Key")
 
-    # Two per set, one for the alarm topic, one for the trust bundle.
-    assert len(keys) == 2 * len(SET_NAMES) + 2
+    # Two per set, one each for the alarm topic, the trust bundle and the log groups.
+    assert len(keys) == 2 * len(SET_NAMES) + 3
     assert all(key["Properties"]["EnableKeyRotation"] is True for key in keys.values())
 
 

@@ -1,22 +1,85 @@
-"""cdk-nag (AwsSolutions) and cfn-lint pass on the synthesized templates."""
+"""cdk-nag (AWS Solutions, HIPAA Security, NIST 800-53 rev 5) and cfn-lint
+pass on the synthesized templates, and exactly the reviewed findings are
+suppressed, each on its own resource (docs/DEPLOY.md lists them)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk import Aspects, CfnResource, Stack
 from aws_cdk.assertions import Annotations, Match
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 
 from certrotor_cdk.rekey import child_executions_nag
 from certrotor_cdk.rotator import TAGGED_RESOURCES_REGEX
 
-NAG_RULE = Match.string_like_regexp("AwsSolutions-.*")
+PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")
+NAG_RULE = Match.string_like_regexp(r"(AwsSolutions|HIPAA\.Security|NIST\.800\.53\.R5)-.*")
 # CDK's Function adds DependsOn its role although Role is already a GetAtt;
 # harmless, and not ours to change.
 CFN_LINT_IGNORED = ["W3005"]
+STACKS = ["main", "created_ca", "platform", "default_app"]
+
+
+def shared(*rules: str) -> set[str]:
+    """Rules the HIPAA and NIST packs both have, in each."""
+    return {f"{pack}-{rule}" for rule in rules for pack in PACKS[1:]}
+
+
+INLINE = shared("IAMNoInlinePolicy")
+NOT_ROTATED = {"AwsSolutions-SMG4", *shared("SecretsManagerRotationEnabled")}
+# The findings each certrotor resource accepts, by construct path below the
+# certrotor construct; any set's name is [*], any chain part ChainN.
+ROTATOR_SUPPRESSIONS = {
+    "Rotation/Role/DefaultPolicy/Resource": {"AwsSolutions-IAM5", *INLINE},
+    "Rotation/Function/Resource": {"AwsSolutions-L1", *shared("LambdaDLQ", "LambdaInsideVPC")},
+    "RotationAccess/Resource": {"AwsSolutions-IAM5", *INLINE},
+    "Monitor/Role/DefaultPolicy/Resource": {"AwsSolutions-IAM5", *INLINE},
+    # The monitor has a dead-letter topic (the alarm topic).
+    "Monitor/Function/Resource": {"AwsSolutions-L1", *shared("LambdaInsideVPC")},
+    "MonitorAccess/Resource": {"AwsSolutions-IAM5", *INLINE},
+    "MonitorListSecrets/Resource": {"AwsSolutions-IAM5", *INLINE},
+    "Rekey/Role/DefaultPolicy/Resource": {"AwsSolutions-IAM5", *INLINE},
+    "TrustBundle/Secret/Resource": NOT_ROTATED,
+    "CertificateSet[*]/PrivateKey/Resource": NOT_ROTATED,
+    "CertificateSet[*]/ChainN/Resource": NOT_ROTATED,
+}
+ISSUER_SUPPRESSIONS = {
+    "Issuer/Issuer/Role/DefaultPolicy/Resource": {"AwsSolutions-IAM5", *INLINE},
+    "Issuer/Issuer/Function/Resource": {"AwsSolutions-L1", *shared("LambdaDLQ", "LambdaInsideVPC")},
+    "Issuer/ManifestAccess/Resource": {"AwsSolutions-IAM5", *INLINE},
+    "Issuer/Ledger/Resource": shared("DynamoDBInBackupPlan"),
+    "Issuer/Idempotency/Resource": shared("DynamoDBInBackupPlan"),
+}
+CRL_BUCKET_SUPPRESSIONS = {
+    "CertificateAuthority/CrlBucket/Resource": {
+        "AwsSolutions-S1",
+        *shared("S3BucketLoggingEnabled", "S3BucketReplicationEnabled", "S3DefaultEncryptionKMS"),
+    }
+}
+EXPECTED_SUPPRESSIONS = {
+    "main": ROTATOR_SUPPRESSIONS,
+    "created_ca": {**ROTATOR_SUPPRESSIONS, **CRL_BUCKET_SUPPRESSIONS},
+    # The app's own task role: CDK's grants to it land in its inline default policy.
+    "platform": {**ROTATOR_SUPPRESSIONS, "OrdersTask/DefaultPolicy/Resource": INLINE},
+    "default_app": {**ROTATOR_SUPPRESSIONS, **ISSUER_SUPPRESSIONS},
+}
+
+
+@pytest.fixture(scope="module")
+def default_app(tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    """app.py's app with cdk.json's configuration (issuer included), synthesized."""
+    import app as entry_point
+
+    context = {**entry_point._cdk_json_context(), "certrotor:skip_bundling": "true"}
+    app, stack = entry_point.build_app(context, outdir=str(tmp_path_factory.mktemp("default.out")))
+    app.synth()
+    return stack
 
 
 @pytest.fixture(scope="module", params=["main", "created_ca", "platform"])
@@ -27,16 +90,55 @@ def synth(request: pytest.FixtureRequest, infra_app: Any) -> Any:
     return getattr(infra_app, request.param)
 
 
-def test_cdk_nag_reports_no_unsuppressed_errors(synth: Any) -> None:
-    errors = Annotations.from_stack(synth.stack).find_error("*", NAG_RULE)
+def _stack(name: str, request: pytest.FixtureRequest) -> Stack:
+    if name == "default_app":
+        stack: Stack = request.getfixturevalue("default_app")
+        return stack
+    infra_app = request.getfixturevalue("infra_app")
+    synthesized = infra_app.platform.synth if name == "platform" else getattr(infra_app, name)
+    return synthesized.stack  # type: ignore[no-any-return]
 
-    assert [(e.id, e.entry.data) for e in errors] == []
+
+def suppressed_rules(stack: Stack) -> dict[str, set[str]]:
+    """The rule ids suppressed on each resource of ``stack``, by construct path
+    below the certrotor construct (set names and chain numbers generalized).
+    Every resource one generalized path covers suppresses the same rules."""
+    found: dict[str, list[set[str]]] = {}
+    for construct in stack.node.find_all():
+        metadata = construct.get_metadata("cdk_nag") if isinstance(construct, CfnResource) else None
+        if not metadata:
+            continue
+        path = re.sub(r"^[^/]+/((Certrotor|Certificates)/)?", "", construct.node.path)
+        path = re.sub(r"CertificateSet\[[^\]]+\]", "CertificateSet[*]", path)
+        path = re.sub(r"/Chain\d+/", "/ChainN/", path)
+        found.setdefault(path, []).append({rule["id"] for rule in metadata["rules_to_suppress"]})
+    for path, variants in found.items():
+        assert all(variant == variants[0] for variant in variants), (path, variants)
+    return {path: variants[0] for path, variants in found.items()}
 
 
-def test_cdk_nag_reports_no_unsuppressed_warnings(synth: Any) -> None:
-    warnings = Annotations.from_stack(synth.stack).find_warning("*", NAG_RULE)
+@pytest.mark.parametrize("name", STACKS)
+def test_no_pack_reports_an_unsuppressed_error_or_warning(name: str, request: pytest.FixtureRequest) -> None:
+    stack = _stack(name, request)
+    findings = [
+        *Annotations.from_stack(stack).find_error("*", NAG_RULE),
+        *Annotations.from_stack(stack).find_warning("*", NAG_RULE),
+    ]
 
-    assert [(w.id, w.entry.data) for w in warnings] == []
+    assert [(f.id, f.entry.data) for f in findings] == []
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_exactly_the_reviewed_findings_are_suppressed_each_on_its_resource(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    assert suppressed_rules(_stack(name, request)) == EXPECTED_SUPPRESSIONS[name]
+
+
+def test_app_py_runs_all_three_packs(default_app: Stack) -> None:
+    aspects = Aspects.of(default_app.node.root).all
+    for pack in (AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks):
+        assert [a for a in aspects if isinstance(a, pack)], pack.__name__
 
 
 def nag_suppressions(synth: Any) -> list[dict[str, Any]]:
@@ -53,19 +155,6 @@ def test_every_suppression_states_its_reason(synth: Any) -> None:
     assert suppressions
     for suppression in suppressions:
         assert len(suppression["reason"]) >= 60, suppression
-
-
-def test_only_the_reviewed_rules_are_suppressed(synth: Any) -> None:
-    rules = {s["id"] for s in nag_suppressions(synth)}
-
-    assert rules <= {
-        "AwsSolutions-IAM5",
-        "AwsSolutions-L1",
-        "AwsSolutions-S1",
-        "AwsSolutions-SMG4",
-        "HIPAA.Security-SecretsManagerRotationEnabled",
-        "NIST.800.53.R5-SecretsManagerRotationEnabled",
-    }
 
 
 def test_wildcard_resource_suppression_covers_only_resource_star_or_tagged_names(synth: Any) -> None:
@@ -90,3 +179,83 @@ def test_cfn_lint_finds_nothing(infra_app: Any) -> None:
     )
 
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+# ---------------------------------------------------------------------------
+# The findings fixed rather than accepted
+
+
+@pytest.mark.parametrize("name", ["main", "created_ca"])
+def test_every_log_group_is_encrypted_with_the_rotators_log_key(name: str, request: pytest.FixtureRequest) -> None:
+    synth = request.getfixturevalue(name)
+    log_key = synth.logical_id(synth.stack.certrotor.log_key)
+
+    groups = synth.resources_of_type("AWS::Logs::LogGroup")
+
+    # Rotation, monitor and re-key.
+    assert len(groups) == 3
+    assert [g["Properties"].get("KmsKeyId") for g in groups.values()] == [{"Fn::GetAtt": [log_key, "Arn"]}] * 3
+
+
+def test_the_log_key_serves_only_this_accounts_log_groups_and_outlives_them(main: Any) -> None:
+    key = main.resources[main.logical_id(main.stack.certrotor.log_key)]
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    for_logs = [s for s in statements if s["Principal"] != {"AWS": {"Fn::Join": ["", ANY_ROOT]}}]
+
+    assert key["DeletionPolicy"] == "Retain"
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert len(for_logs) == 1
+    statement = for_logs[0]
+    assert statement["Principal"] == {
+        "Service": {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+    }
+    assert sorted(statement["Action"]) == [
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:Encrypt",
+        "kms:GenerateDataKey*",
+        "kms:ReEncrypt*",
+    ]
+    log_groups_here = {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":logs:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                ":log-group:*",
+            ],
+        ]
+    }
+    assert statement["Condition"] == {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_groups_here}}
+
+
+ANY_ROOT = ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":root"]
+
+
+def _function(synth: Any, function: Any) -> dict[str, Any]:
+    return dict(synth.resources[synth.logical_id(function)]["Properties"])
+
+
+def test_the_monitors_failed_runs_go_to_the_alarm_topic(main: Any) -> None:
+    certrotor = main.stack.certrotor
+    monitor = _function(main, certrotor.monitor.function)
+
+    assert monitor["DeadLetterConfig"] == {"TargetArn": main.resolve(certrotor.alarm_topic.topic_arn)}
+    # Secrets Manager and Function URL callers invoke synchronously: no DLQ.
+    assert "DeadLetterConfig" not in _function(main, certrotor.rotation.function)
+
+
+def test_every_function_has_reserved_concurrency(main: Any, default_app: Stack) -> None:
+    certrotor = main.stack.certrotor
+
+    # The rotation's is unchanged: a fleet re-key runs through it.
+    assert _function(main, certrotor.rotation.function)["ReservedConcurrentExecutions"] == 5
+    # One hourly run at a time.
+    assert _function(main, certrotor.monitor.function)["ReservedConcurrentExecutions"] == 1
+    # About Private CA's 25 IssueCertificate TPS at the issuer's latency.
+    issuer = default_app.certrotor.issuer.function  # type: ignore[attr-defined]
+    assert issuer.node.default_child.reserved_concurrent_executions == 10

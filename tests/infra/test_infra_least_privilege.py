@@ -235,6 +235,11 @@ def test_monitor_role_gets_only_the_manifest_values_and_decrypts_only_their_key(
     expected |= {(a, key("*"), key(None)) for a in TRACING_ACTIONS}
     # It finds its sets by tag: ListSecrets supports no resource-level permission.
     expected |= {("secretsmanager:ListSecrets", key("*"), key(None))}
+    # Its failed hourly runs go to the alarm topic (dead-letter), encrypted
+    # with the topic's key: publishing needs GenerateDataKey and Decrypt.
+    monitoring = main.stack.certrotor.monitoring
+    expected.add(("sns:Publish", key(main.resolve(monitoring.topic.topic_arn)), key(None)))
+    expected |= {(a, key(main.resolve(monitoring.topic_key.key_arn)), key(None)) for a in KMS_ACTIONS}
 
     assert grants(main.role_statements(monitor.role)) == expected
 
