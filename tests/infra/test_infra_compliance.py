@@ -15,6 +15,7 @@ from aws_cdk import Aspects, CfnResource, Stack
 from aws_cdk.assertions import Annotations, Match
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 
+from certrotor_cdk.constants import ROTATION_RESERVED_CONCURRENCY
 from certrotor_cdk.rekey import child_executions_nag
 from certrotor_cdk.rotator import TAGGED_RESOURCES_REGEX
 
@@ -252,8 +253,9 @@ def test_the_monitors_failed_runs_go_to_the_alarm_topic(main: Any) -> None:
 def test_every_function_has_reserved_concurrency(main: Any, default_app: Stack) -> None:
     certrotor = main.stack.certrotor
 
-    # The rotation's is unchanged: a fleet re-key runs through it.
-    assert _function(main, certrotor.rotation.function)["ReservedConcurrentExecutions"] == 5
+    # The rotation's is derived from the quotas: a fleet re-key runs through it.
+    rotation = _function(main, certrotor.rotation.function)["ReservedConcurrentExecutions"]
+    assert rotation == ROTATION_RESERVED_CONCURRENCY
     # One hourly run at a time.
     assert _function(main, certrotor.monitor.function)["ReservedConcurrentExecutions"] == 1
     # About Private CA's 25 IssueCertificate TPS at the issuer's latency.
