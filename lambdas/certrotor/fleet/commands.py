@@ -211,7 +211,7 @@ def plan_lines(result: Any) -> list[str]:
     )
     lines.append(
         f"budget on deploy: {result.rotations_on_deploy} rotation(s) = {result.writes:.0f} Secrets Manager writes, "
-        f"{result.issuances:.0f} certificates; at least {result.seconds_at_bound:.0f} s at the quota bound of "
+        f"{result.issuances:.0f} certificates; at least {result.seconds_at_bound:.1f} s at the quota bound of "
         f"{result.bound:.2f} rotations/s"
     )
     if result.rotations_to_apply:
