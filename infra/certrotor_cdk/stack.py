@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, CfnResource, Stack
 from constructs import Construct
 
 from certrotor.config import CertrotorConfig
 from certrotor_cdk.bundling import BundleTarget, lambda_code
 from certrotor_cdk.certrotor_construct import Certrotor
 from certrotor_cdk.issuer_api import IssuerApi
+
+# IssuerApi's tables in this stack before the issuer moved into the rotator
+# (CDK's logical IDs of the paths Issuer/Ledger and Issuer/Idempotency).
+LEGACY_ISSUER_TABLE_IDS = {"ledger": "IssuerLedger70DF343A", "idempotency": "IssuerIdempotency89BCA6D1"}
 
 
 class CertrotorStack(Stack):
@@ -54,6 +58,7 @@ class CertrotorStack(Stack):
         # The on-demand issuer exists only where someone may call it.
         self.issuer: IssuerApi | None = self.certrotor.issuer
         if self.issuer is not None:
+            self._keep_issuer_table_ids(self.issuer)
             CfnOutput(
                 self,
                 "IssuerUrl",
@@ -105,3 +110,15 @@ class CertrotorStack(Stack):
             value=self.certrotor.monitoring.dashboard.dashboard_name,
             description="CloudWatch dashboard of rotations, expiry and alarms",
         )
+
+    @staticmethod
+    def _keep_issuer_table_ids(issuer: IssuerApi) -> None:
+        """The issuer's tables keep the logical IDs they had when the issuer
+        sat directly in this stack (``Issuer/Ledger``), so an upgraded stack
+        keeps its ledger (issued certificates, CA counts) and idempotency
+        records instead of replacing them with empty tables.
+        """
+        for table, logical_id in LEGACY_ISSUER_TABLE_IDS.items():
+            cfn_table = getattr(issuer, table).node.default_child
+            assert isinstance(cfn_table, CfnResource)
+            cfn_table.override_logical_id(logical_id)

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Aspects, Stack
+from aws_cdk import App, Aspects, CfnResource, Stack
 from aws_cdk.assertions import Annotations, Match, Template
+from constructs import Construct
 
 from certrotor.config import load_config
 from certrotor.errors import ConfigError
@@ -169,3 +170,22 @@ def test_our_stack_publishes_the_issuer_url(issuer_stack: tuple[Stack, Template]
 
 def test_a_stack_without_issuer_policies_has_no_function_url(main: Any) -> None:
     assert main.resources_of_type("AWS::Lambda::Url") == {}
+
+
+def test_an_upgraded_stack_keeps_its_issuer_tables(issuer_stack: tuple[Stack, Template]) -> None:
+    # Where the issuer sat directly in the stack, its tables' paths were
+    # Issuer/Ledger and Issuer/Idempotency: the same logical IDs keep the
+    # deployed tables (no replacement by empty ones).
+    previous = Stack(App(), "Previous")
+    issuer = Construct(previous, "Issuer")
+    expected = {
+        previous.resolve(
+            previous.get_logical_id(CfnResource(Construct(issuer, name), "Resource", type="AWS::DynamoDB::Table"))
+        )
+        for name in ("Ledger", "Idempotency")
+    }
+    _, template = issuer_stack
+
+    tables = {k for k, v in template.to_json()["Resources"].items() if v["Type"] == "AWS::DynamoDB::Table"}
+
+    assert tables == expected
