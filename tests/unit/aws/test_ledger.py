@@ -277,3 +277,33 @@ def test_the_table_definition_matches_the_keys_the_ledger_uses() -> None:
         ],
         "BillingMode": "PAY_PER_REQUEST",
     }
+
+
+def test_every_read_is_strongly_consistent(client: Any) -> None:
+    class Recording:
+        def __init__(self) -> None:
+            self.reads: list[tuple[str, Any]] = []
+
+        def get_item(self, **kwargs: Any) -> Any:
+            self.reads.append(("GetItem", kwargs.get("ConsistentRead")))
+            return client.get_item(**kwargs)
+
+        def query(self, **kwargs: Any) -> Any:
+            self.reads.append(("Query", kwargs.get("ConsistentRead")))
+            return client.query(**kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(client, name)
+
+    recording = Recording()
+    ledger = Ledger(TABLE, recording)
+    ledger.record(entry("0a"))
+    ledger.get(CA, "0a")
+    ledger.entries(CA)
+    ledger.count(CA)
+    ledger.revocation(CA, "0a")
+    ledger.find_request(CA, "t")
+    ledger.remember_request(CA, "t", "arn:first", NOW)
+    ledger.remember_request(CA, "t", "arn:second", NOW)
+    assert len(recording.reads) == 6
+    assert all(consistent is True for _, consistent in recording.reads)

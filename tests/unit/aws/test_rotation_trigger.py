@@ -98,8 +98,13 @@ def test_a_race_lost_to_another_caller_names_the_winners_rotation() -> None:
     with pytest.raises(RotationInProgressError) as refused:
         trigger(client).start(SECRET)
     assert refused.value.token == RUNNING
+    assert str(refused.value) == f"a rotation of {SECRET} is already in progress (version {RUNNING})"
     assert refused.value.__cause__ is client.refusal
-    assert [c[0] for c in client.calls] == ["DescribeSecret", "RotateSecret", "DescribeSecret"]
+    assert client.calls == [
+        ("DescribeSecret", {"SecretId": SECRET}),
+        ("RotateSecret", {"SecretId": SECRET, "ClientRequestToken": TOKEN, "RotateImmediately": True}),
+        ("DescribeSecret", {"SecretId": SECRET}),
+    ]
 
 
 def test_an_invalid_request_with_no_rotation_running_is_reported_as_it_is() -> None:

@@ -89,3 +89,60 @@ def test_a_refused_stage_removal_names_the_secret_and_the_stage() -> None:
     with pytest.raises(AwsError) as failed:
         SecretStore(Client({})).remove_stage("tls/a", "AWSPENDING", "v1")
     assert str(failed.value) == "UpdateSecretVersionStage tls/a remove AWSPENDING: InvalidParameterException"
+
+
+def test_tagged_secrets_are_listed_over_every_page_with_exact_pairs_only() -> None:
+    class Listing:
+        def __init__(self) -> None:
+            self.requests: list[dict[str, Any]] = []
+
+        def list_secrets(self, **kwargs: Any) -> dict[str, Any]:
+            self.requests.append(kwargs)
+            if "NextToken" not in kwargs:
+                return {
+                    "SecretList": [
+                        {"ARN": "arn:a", "Name": "tls/a", "Tags": [{"Key": "certrotor:rotator", "Value": "rot"}]},
+                        # The filters match a key and a value on different tags too.
+                        {
+                            "ARN": "arn:x",
+                            "Name": "tls/x",
+                            "Tags": [{"Key": "certrotor:rotator", "Value": "other"}, {"Key": "owner", "Value": "rot"}],
+                        },
+                    ],
+                    "NextToken": "page-2",
+                }
+            return {
+                "SecretList": [
+                    {
+                        "ARN": "arn:b",
+                        "Name": "tls/b",
+                        "Tags": [{"Key": "certrotor:rotator", "Value": "rot"}],
+                        "SecretVersionsToStages": {"v1": ["AWSCURRENT"]},
+                    }
+                ]
+            }
+
+    client = Listing()
+    found = SecretStore(client).list_tagged("certrotor:rotator", "rot")
+    assert [(i.name, i.versions) for i in found] == [("tls/a", {}), ("tls/b", {"v1": ("AWSCURRENT",)})]
+    filters = [{"Key": "tag-key", "Values": ["certrotor:rotator"]}, {"Key": "tag-value", "Values": ["rot"]}]
+    assert client.requests == [
+        {"Filters": filters, "MaxResults": 100},
+        {"Filters": filters, "MaxResults": 100, "NextToken": "page-2"},
+    ]
+
+
+def test_a_page_without_a_list_and_a_refused_listing() -> None:
+    class Empty:
+        def list_secrets(self, **kwargs: Any) -> dict[str, Any]:
+            return {}
+
+    assert SecretStore(Empty()).list_tagged("k", "v") == []
+
+    class Refusing:
+        def list_secrets(self, **kwargs: Any) -> dict[str, Any]:
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "ListSecrets")
+
+    with pytest.raises(AwsError) as failed:
+        SecretStore(Refusing()).list_tagged("k", "v")
+    assert str(failed.value) == "ListSecrets tagged k=v: AccessDeniedException"

@@ -286,3 +286,12 @@ def test_a_pkcs12_password_without_pkcs12_is_refused_with_its_reason(tmp_path: P
         write_material(tmp_path / "tls", material.key_pem, material.bundle, pkcs12_password=b"x")
     assert str(refused.value) == "pkcs12_password given without pkcs12=True"
     assert not (tmp_path / "tls").exists()
+
+
+def test_a_key_without_its_final_newline_is_still_its_own_block_in_the_combined_file(
+    tmp_path: Path, material: Material
+) -> None:
+    key = material.key_pem.rstrip("\n")
+    written = write_material(tmp_path / "tls", key, material.bundle, combined=True)
+    assert written.combined is not None
+    assert written.combined.read_text() == key + "\n" + material.bundle.fullchain_pem

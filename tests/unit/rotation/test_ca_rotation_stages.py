@@ -583,3 +583,32 @@ def test_an_unchanged_state_writes_no_new_trust_version(world: World) -> None:
     versions = len(world.secrets.stages_of("rot/trust"))
     world.rotation().pause()
     assert len(world.secrets.stages_of("rot/trust")) == versions
+
+
+def test_the_state_holds_exactly_its_fields(world: World) -> None:
+    state = world.rotation().rotate(NEW, until="move")
+    assert set(state) == {"from", "to", "stage", "paused", "disable_old", "trust_changed", "started", "sets", "updated"}
+
+
+def test_a_resume_does_not_wait_again_for_a_set_already_done(world: World) -> None:
+    def pause_after_a(name: str) -> None:
+        if name == A:
+            world.trigger.before_start = None
+            world.rotation(parallel=1).pause()
+
+    world.trigger.before_start = pause_after_a
+    with pytest.raises(Paused):
+        world.rotation(parallel=1).rotate(NEW)
+    # A's refresh was delivered before the pause stopped the run at B: the
+    # resume neither starts nor waits for A again.
+    world.events.clear()
+    world.rotation(parallel=1).rotate(NEW, until="move")
+    refresh = [e for e in world.events if e[1] in (A, B)]
+    assert refresh == [("start", B), ("describe", B)]
+
+
+def test_a_start_after_waiting_for_a_running_rotation_is_paced_from_then(world: World) -> None:
+    world.secrets.stage_pending(A, "r" * 36)
+    world.trigger.running[A] = "r" * 36
+    world.rotation(min_interval=0.25).rotate(SHARED)
+    assert world.clock.sleeps == [0.25]
