@@ -1,6 +1,7 @@
 """Operator commands for the rotator's CAs and trust bundle.
 
     certrotor ca rotate --to ARN [--rotator ID] [--disable-old] [--until STAGE] [--parallel 5] [--timeout 900]
+                        [--state-machine ARN | --no-state-machine]
     certrotor ca status [--rotator ID]
     certrotor ca pause [--rotator ID]
     certrotor ca rollback [--rotator ID]
@@ -12,12 +13,20 @@ GetSecretValue/PutSecretValue/UpdateSecretVersionStage on `<rotator>/trust`
 CAs GetCertificateAuthorityCertificate (and UpdateCertificateAuthority for
 --disable-old). `rotate` prints a line per stage and per batch of sets;
 interrupt it or run `pause` from another shell, and `rotate` again resumes.
+
+The move (and a rollback) runs through the rotator's re-key state machine
+(`<rotator>-rekey`, found with ListStateMachines, or --state-machine) when
+it exists: StartExecution for the sets issued by the CA moved away from,
+DescribeExecution/GetExecutionHistory to follow it, StopExecution on a
+pause. Without one (or with --no-state-machine) it rotates set by set in a
+paced loop; the first line of the stage says which.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -28,6 +37,7 @@ EXIT_FAILED = 1
 EXIT_PAUSED = 2
 EXIT_USAGE = 64
 DEFAULT_ROTATOR = "certrotor"
+STATE_MACHINE_ENV = "CERTROTOR_REKEY_STATE_MACHINE"
 
 
 def _say(line: str) -> None:
@@ -83,12 +93,33 @@ def aws_ca_rotation(rotator: str, args: argparse.Namespace) -> Any:
         trigger=SecretsManagerRotationTrigger(sm),
         ca_chain=lambda arn: PrivateCA(arn, pca).ca_certificate_chain(),
         disable_ca=disable,
+        rekey=_rekey(session, sm, rotator, args),
     )
     with aws_call("ListSecrets"):
         sets = rotator_sets(sm, rotator)
     return CaRotation(
         ports, sets, say=_say, parallel=getattr(args, "parallel", 5), timeout=getattr(args, "timeout", 900.0)
     )
+
+
+def _rekey(session: Any, sm: Any, rotator: str, args: argparse.Namespace) -> Any:
+    """The re-key state machine to move sets with, or None (the paced loop)."""
+    if getattr(args, "no_state_machine", False) or getattr(args, "ca_command", None) in ("status", "pause"):
+        return None
+    from certrotor.fleet.quotas import DEFAULT_HEADROOM, PerRotation, pacing
+    from certrotor.fleet.rekey import RekeyExecutions, find_state_machine
+
+    sfn = session.client("stepfunctions")
+    arn = getattr(args, "state_machine", None)
+    if arn is None:
+        try:
+            arn = find_state_machine(sfn, rotator)
+        except CertrotorError as exc:
+            _say(f"cannot look for the re-key state machine ({exc}); sets are moved in the paced loop")
+            return None
+        if arn is None:
+            return None
+    return RekeyExecutions(sfn, sm, arn, rotator, pacing(PerRotation(), headroom=DEFAULT_HEADROOM))
 
 
 def print_status(state: dict[str, Any] | None) -> None:
@@ -138,6 +169,15 @@ def register(subparsers: Any) -> None:
     rotate.add_argument(
         "--until", choices=("move", "prune", "disable"), help="stop before this stage (check, then run again)"
     )
+    machine = rotate.add_mutually_exclusive_group()
+    machine.add_argument(
+        "--state-machine",
+        default=os.environ.get(STATE_MACHINE_ENV),
+        metavar="ARN",
+        help=f"the re-key state machine to move the sets with (default ${STATE_MACHINE_ENV}, "
+        "else <rotator>-rekey if deployed)",
+    )
+    machine.add_argument("--no-state-machine", action="store_true", help="move the sets in the paced loop, set by set")
     for name, text in (
         ("status", "the CA rotation's stage and per-set progress"),
         ("pause", "stop the running CA rotation after its current set"),

@@ -161,3 +161,54 @@ def report(current: Progress, say: Callable[[str], None]) -> int:
     if current.status == "RUNNING":
         return 2
     return 0 if current.status == "SUCCEEDED" and not current.failed else 1
+
+
+# No set is skipped as "rotated since": the selection by CA is what leaves
+# out the sets already moved (a set moved and moved back within one second
+# would otherwise be skipped).
+NEVER_SKIP = "9999-12-31T23:59:59Z"
+
+
+class RekeyExecutions:
+    """The re-key state machine as a CA rotation moves sets with it: start an
+    execution for the sets issued by a CA (``certrotor rekey --ca ARN``),
+    read its progress, stop it (a pause)."""
+
+    def __init__(self, sfn: Any, secrets: Any, state_machine: str, rotator: str, pacing: Pacing) -> None:
+        self._sfn = sfn
+        self._secrets = secrets
+        self.state_machine = state_machine
+        self._rotator = rotator
+        self._pacing = pacing
+
+    def start(self, from_ca: str, reason: str) -> str | None:
+        """An execution over the sets whose last certificate `from_ca`
+        issued; None when there is none."""
+        try:
+            document = build_input(self._secrets, self._rotator, self._pacing, NEVER_SKIP, reason, ca=from_ca)
+        except SelectionError:
+            return None
+        return start(self._sfn, self.state_machine, document)
+
+    def progress(self, execution: str) -> Progress:
+        return progress(self._sfn, execution)
+
+    def stop(self, execution: str) -> None:
+        with aws_call("StopExecution"):
+            self._sfn.stop_execution(executionArn=execution, cause="certrotor ca pause")
+
+
+def find_state_machine(sfn: Any, rotator: str) -> str | None:
+    """The ARN of the rotator's re-key state machine (named ``<rotator>-rekey``
+    by its construct), or None when it is not deployed."""
+    name = f"{rotator}-rekey"
+    kwargs: dict[str, Any] = {}
+    while True:
+        with aws_call("ListStateMachines"):
+            page = sfn.list_state_machines(**kwargs)
+        for machine in page.get("stateMachines", []):
+            if machine.get("name") == name:
+                return str(machine["stateMachineArn"])
+        if not page.get("nextToken"):
+            return None
+        kwargs["nextToken"] = page["nextToken"]

@@ -17,10 +17,14 @@ every step, so a run that stops (crash, pause, timeout) resumes where it was:
 
 `rollback` is allowed until prune: it moves every set back to the old CA
 (tag, rotate, wait) and then retires the new CA. `pause` sets a flag the
-running operation checks between sets. Rotations are started through the
-same trigger as issue-now (RotateSecret), at most `parallel` at a time and
-`min_interval` apart, so the Secrets Manager write quota and the rotation
-function's reserved concurrency bound the pace, as for any rotation.
+running operation checks between sets (and while it follows a re-key
+execution, which it then stops). The move (and a rollback's way back) runs
+through the fleet re-key state machine when the ports give one: one
+execution over the sets the old CA issued, followed, then every set waited
+on until delivered. Otherwise, and for stage trust, rotations are started
+through the same trigger as issue-now (RotateSecret), at most `parallel` at
+a time and `min_interval` apart, so the Secrets Manager write quota and the
+rotation function's reserved concurrency bound the pace, as for any rotation.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ from certrotor.services.rotation import TAG_CA, TAG_REDEPLOYED
 from certrotor.services.trust import CaStatus, TrustDocument, TrustStore
 
 STAGES = ("trust", "move", "prune", "disable", "done")
+# Re-key executions one move may take: sets whose rotation was already
+# running, or failed, get another execution.
+MAX_EXECUTIONS = 3
 ROLLED_BACK = "rolled_back"
 
 
@@ -53,6 +60,23 @@ class Trigger(Protocol):
     def start(self, secret_id: str) -> str: ...
 
 
+class RekeyProgress(Protocol):
+    status: str
+    failed: dict[str, str]
+
+    def line(self) -> str: ...
+
+
+class Rekey(Protocol):
+    """The fleet re-key state machine (certrotor.fleet.rekey.RekeyExecutions)."""
+
+    state_machine: str
+
+    def start(self, from_ca: str, reason: str) -> str | None: ...
+    def progress(self, execution: str) -> RekeyProgress: ...
+    def stop(self, execution: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class CaPorts:
     """What a CA rotation needs from AWS (or the emulator)."""
@@ -62,6 +86,9 @@ class CaPorts:
     trigger: Trigger
     ca_chain: Callable[[str], str]
     disable_ca: Callable[[str], None]
+    # When the rotator's re-key state machine exists, the move (and a
+    # rollback) runs through it; else through the paced loop here.
+    rekey: Rekey | None = None
 
 
 def _now() -> dt.datetime:
@@ -217,7 +244,7 @@ class CaRotation:
         self._save(state, own_pause=True)
         from_arn, to_arn = state["from"], state["to"]
         self._say(f"rolling back: moving every set back to {from_arn}")
-        self._each_set(state, "back", lambda name: self._move_one(name, from_arn, to_arn))
+        self._move_all(state, "back", from_arn, to_arn)
         _, state = self._load()
         state["stage"] = ROLLED_BACK
         now = self._now()
@@ -267,7 +294,7 @@ class CaRotation:
 
     def _stage_move(self, state: dict[str, Any]) -> None:
         self._say(f"stage move: moving every set to {state['to']}")
-        self._each_set(state, "move", lambda name: self._move_one(name, state["to"], state["from"]))
+        self._move_all(state, "move", state["to"], state["from"])
         _, state = self._load()
         self._advance(state, "prune")
 
@@ -288,6 +315,95 @@ class CaRotation:
         revision = prune(document).revision
         self._say(f"stage prune: {state['from']} retired; trust bundle revision {revision}")
         self._advance(state, "disable" if state.get("disable_old") else "done", prune)
+
+    # -- moving every set ----------------------------------------------------------------
+
+    def _move_all(self, state: dict[str, Any], step: str, to_arn: str, from_arn: str) -> None:
+        """Every set onto `to_arn`: through the re-key state machine when
+        there is one, else set by set in the paced loop."""
+        rekey = self._ports.rekey
+        if rekey is None:
+            self._say(
+                f"{step}: no re-key state machine; rotating set by set "
+                f"(at most {self._parallel} at once, {self._min_interval:g} s apart)"
+            )
+            self._each_set(state, step, lambda name: self._move_one(name, to_arn, from_arn))
+            return
+        self._say(f"{step}: through the re-key state machine {rekey.state_machine} (sets issued by {from_arn})")
+        for name in self._sets:
+            self._check_paused()
+            self._ports.secrets.tag(name, TAG_CA, to_arn)
+        key = f"{step}_execution"
+        for _ in range(MAX_EXECUTIONS):
+            _, state = self._load()
+            execution = state.get(key)
+            if execution is None and any(self._current_ca(name) != to_arn for name in self._sets):
+                self._check_paused()
+                execution = rekey.start(from_arn, f"certrotor ca rotate: {step} to {to_arn}")
+                if execution is not None:
+                    state[key] = execution
+                    state.setdefault("executions", []).append(execution)
+                    self._save(state)
+                    self._say(f"{step}: started {execution}")
+            if execution is not None:
+                self._follow(rekey, step, execution)
+            for name in self._sets:
+                self._wait_settled(name)
+            _, state = self._load()
+            state[key] = None
+            moved = [name for name in self._sets if self._current_ca(name) == to_arn]
+            for name in moved:
+                state["sets"][name] = {**state["sets"].get(name, {}), f"{step}_done": True}
+            self._save(state)
+            self._say(f"{step}: {len(moved)}/{len(self._sets)} sets delivered on {to_arn}")
+            if len(moved) == len(self._sets):
+                return
+        left = [name for name in self._sets if self._current_ca(name) != to_arn]
+        raise CaRotationError(
+            f"{step}: {len(left)} set(s) still not on {to_arn} after {MAX_EXECUTIONS} re-key executions "
+            f"({', '.join(left[:5])}); see certrotor rekey --status, fix them and resume with certrotor ca rotate"
+        )
+
+    def _follow(self, rekey: Rekey, step: str, execution: str) -> None:
+        """Print the execution's progress until it ends; a pause stops it
+        (the sets it has not started stay for the resumed run)."""
+        last = ""
+        while True:
+            progress = rekey.progress(execution)
+            line = progress.line()
+            if line != last:
+                self._say(f"{step}: {line}")
+                last = line
+            if progress.status != "RUNNING":
+                for name, why in sorted(progress.failed.items()):
+                    self._say(f"{step}: {name}: {why}")
+                return
+            state = self._ports.trust.load().ca_rotation or {}
+            if state.get("paused"):
+                rekey.stop(execution)
+                raise Paused(
+                    f"CA rotation paused at stage {state.get('stage')}: stopped {execution}; "
+                    "resume with certrotor ca rotate"
+                )
+            self._sleep(self._poll)
+
+    def _wait_settled(self, name: str) -> None:
+        """Until no rotation of the set is pending and its current version is
+        delivered (redeployed, for a set that records it)."""
+        give_up = self._clock() + self._timeout
+        while True:
+            info = self._ports.secrets.describe(name)
+            current = info.version_with(CURRENT)
+            redeployed = info.tags.get(TAG_REDEPLOYED)
+            pending = pending_version(info.versions)
+            if pending is None and (redeployed is None or redeployed == current):
+                return
+            if self._clock() >= give_up:
+                raise CaRotationError(
+                    f"{name}: not settled within {self._timeout:.0f}s (current {current}, pending {pending}); "
+                    "fix it and resume with certrotor ca rotate"
+                )
+            self._sleep(self._poll)
 
     # -- per set ---------------------------------------------------------------------------
 

@@ -222,6 +222,7 @@ def test_a_rotation_to_a_ca_under_a_new_root_goes_through_every_stage(world: Wor
         "refresh: 2/2 sets delivered",
         "stage move",
         f"stage move: moving every set to {NEW}",
+        "move: no re-key state machine; rotating set by set (at most 5 at once, 0 s apart)",
         "move: 2/2 sets delivered",
         "stage prune",
         f"stage prune: {OLD} retired; trust bundle revision 3",
@@ -331,6 +332,7 @@ def test_a_rollback_before_prune_moves_every_set_back_and_retires_the_new_ca(wor
     assert after.trusts(OLD) and not after.trusts(NEW)
     assert world.lines == [
         f"rolling back: moving every set back to {OLD}",
+        "back: no re-key state machine; rotating set by set (at most 5 at once, 0 s apart)",
         "back: 2/2 sets delivered",
         f"rolled back: every set is on {OLD}; {NEW} is no longer trusted unless it shares a root",
     ]
