@@ -63,3 +63,48 @@ def test_a_connection_failure_is_retryable_and_named() -> None:
     with pytest.raises(RetryableError) as failed:
         ca.revoke(SERIAL)
     assert str(failed.value) == "RevokeCertificate: connection failed (ConnectTimeoutError)"
+
+
+def describe_answer(revocation: dict[str, object] | None) -> dict[str, object]:
+    authority: dict[str, object] = {
+        "Arn": CA_ARN,
+        "CertificateAuthorityConfiguration": {
+            "KeyAlgorithm": "EC_prime256v1",
+            "SigningAlgorithm": "SHA256WITHECDSA",
+            "Subject": {"CommonName": "ca"},
+        },
+    }
+    if revocation is not None:
+        authority["RevocationConfiguration"] = revocation
+    return {"CertificateAuthority": authority}
+
+
+@pytest.mark.parametrize(
+    ("revocation", "publishes"),
+    [
+        (None, False),
+        ({}, False),
+        ({"CrlConfiguration": {"Enabled": True}}, True),
+        ({"OcspConfiguration": {"Enabled": True}}, True),
+        ({"CrlConfiguration": {"Enabled": False}, "OcspConfiguration": {"Enabled": True}}, True),
+        ({"CrlConfiguration": {"Enabled": True}, "OcspConfiguration": {"Enabled": False}}, True),
+        ({"CrlConfiguration": {"Enabled": False}, "OcspConfiguration": {"Enabled": False}}, False),
+    ],
+)
+def test_the_ca_publishes_revocation_with_a_crl_or_ocsp(revocation: dict[str, object] | None, publishes: bool) -> None:
+    ca, stub = stubbed()
+    stub.add_response(
+        "describe_certificate_authority", describe_answer(revocation), {"CertificateAuthorityArn": CA_ARN}
+    )
+    with stub:
+        assert ca.publishes_revocation() is publishes
+
+
+def test_whether_the_ca_publishes_is_read_afresh_each_time() -> None:
+    ca, stub = stubbed()
+    stub.add_response("describe_certificate_authority", describe_answer(None))
+    stub.add_response("describe_certificate_authority", describe_answer({"CrlConfiguration": {"Enabled": True}}))
+    with stub:
+        assert ca.publishes_revocation() is False
+        assert ca.publishes_revocation() is True
+    stub.assert_no_pending_responses()
