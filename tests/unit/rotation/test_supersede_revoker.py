@@ -27,6 +27,7 @@ from certrotor.services.supersede import (
     PREVIOUS,
     REASON,
     REVOKE_INTERVAL_SECONDS,
+    TAG_SUPERSEDED,
     SupersededRecord,
     SupersededRevoker,
     slot_tag,
@@ -312,6 +313,8 @@ def test_a_record_naming_the_current_serial_is_refused_and_reported(
     assert len(outcomes) == 1 and outcomes[0].name == NAME
     assert outcomes[0].action.startswith("failed: ") and current in outcomes[0].action
     assert [r.getMessage() for r in caplog.records] == ["superseded certificate not handled"]
+    assert getattr(caplog.records[0], "set", None) == NAME
+    assert getattr(caplog.records[0], "error", None) == outcomes[0].action.removeprefix("failed: ")
     assert not world.cas
 
 
@@ -505,3 +508,16 @@ def test_every_outcome_names_its_set_and_serial(world: World) -> None:
     assert [(o.name, o.action, o.serial) for o in revoker.run()] == [(NAME, deferred, first)]
     assert [(o.name, o.action, o.serial) for o in world.revoker().run()] == [(NAME, "revoked", first)]
     assert [(o.name, o.action, o.serial) for o in world.revoker().run()] == [(NAME, "already revoked", first)]
+
+
+def test_records_are_read_from_every_slot_oldest_first() -> None:
+    early = SupersededRecord("01", "revoked", START, "arn:a")
+    late = SupersededRecord("02", "delivered", START + GRACE, "arn:b")
+    tags = {
+        TAG_SUPERSEDED: late.tag_value(),
+        slot_tag(2): early.tag_value(),
+        "certrotor:supersededX": early.tag_value(),
+        "other": late.tag_value(),
+        slot_tag(3): "not a record",
+    }
+    assert superseded_records(tags) == [early, late]
