@@ -6,9 +6,11 @@
   rotator's account and region.
 - ``Certrotor``: a rotator plus the sets of a JSON configuration.
 - ``CertrotorStack``: certrotor's own stack, used by app.py.
+- ``CaRotationTarget``: the ``ca_rotation`` prop of ``CertificateRotator``.
 """
 
+from certrotor.config import CaRotationTarget
 from certrotor_cdk.rotating_certificate import RotatingCertificate
 from certrotor_cdk.rotator import CertificateRotator, RotatorRef
 
-__all__ = ["CertificateRotator", "RotatingCertificate", "RotatorRef"]
+__all__ = ["CaRotationTarget", "CertificateRotator", "RotatingCertificate", "RotatorRef"]

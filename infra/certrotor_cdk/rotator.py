@@ -36,8 +36,10 @@ from cdk_nag import NagSuppressions
 from constructs import Construct, IConstruct
 
 from certrotor.config import (
+    CA_ROTATION_STOPS,
     DEFAULT_ROTATOR_ID,
     CaConfig,
+    CaRotationTarget,
     CertrotorConfig,
     IssuerPolicy,
     Usage,
@@ -45,7 +47,7 @@ from certrotor.config import (
     template_arn,
 )
 from certrotor.errors import ConfigError
-from certrotor.services.rotation import TAG_ISSUING, TAG_REDEPLOYED
+from certrotor.services.rotation import TAG_CA, TAG_ISSUING, TAG_REDEPLOYED
 from certrotor.services.supersede import SUPERSEDED_TAG_KEYS
 from certrotor.spec import PART_TAG, ROTATOR_TAG
 from certrotor_cdk.bundling import BundleTarget, lambda_code
@@ -217,6 +219,11 @@ class CertificateRotator(Construct):
         Function URL and two DynamoDB tables) exists only when given.
     :param allow_issuer_principal_patterns: opt-in for issuer principals with
         wildcards, which match roles created later by anyone who may create roles.
+    :param ca_rotation: run a staged CA rotation to ``to_arn`` from this deploy:
+        the rotation function may issue from it (as ``ca.next_arn``) and the
+        monitor begins the rotation and advances it on every run, stopping
+        before ``until`` ("move" or "prune") when given. ``certrotor ca
+        status`` shows it; ``certrotor ca pause`` / ``rollback`` still apply.
     """
 
     def __init__(
@@ -244,6 +251,7 @@ class CertificateRotator(Construct):
         revoke_superseded: str = "auto",
         trust_reader_role_arns: Sequence[str] = (),
         set_name_prefix: str = "",
+        ca_rotation: CaRotationTarget | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         check_rotator_id(rotator_id)
@@ -268,6 +276,8 @@ class CertificateRotator(Construct):
         else:
             self.certificate_authority_arn = _ca_arn(certificate_authority)
         check_same_region(self, ca_region(self.certificate_authority_arn), "the Private CA")
+        if ca_rotation is not None:
+            ca_settings = with_ca_rotation(ca_settings, ca_rotation)
         self.expiry_alarm_days = expiry_alarm_days
         # A CA rotation's target (ca.next_arn): issued from and read like the CA.
         self.certificate_authority_arns = [
@@ -696,6 +706,24 @@ class CertificateRotator(Construct):
         policy.add_statements(
             iam.PolicyStatement(sid="Ca", actions=ca_actions, resources=self.certificate_authority_arns)
         )
+        if self.config.ca.rotation is not None:
+            # A deploy-driven CA rotation: the monitor starts rotations
+            # (RotateSecret, as certrotor ca rotate does) and points each set
+            # at the new CA (that tag key only).
+            policy.add_statements(
+                iam.PolicyStatement(
+                    sid="CaRotationRotate",
+                    actions=["secretsmanager:DescribeSecret", "secretsmanager:RotateSecret"],
+                    resources=[_secret_arn(stack, self.set_name_prefix)],
+                    conditions={"StringEquals": rotator},
+                ),
+                iam.PolicyStatement(
+                    sid="CaRotationTag",
+                    actions=["secretsmanager:TagResource"],
+                    resources=[_secret_arn(stack, self.set_name_prefix)],
+                    conditions={"StringEquals": rotator, "ForAllValues:StringEquals": {"aws:TagKeys": [TAG_CA]}},
+                ),
+            )
         if self.config.ca.revoke_superseded != "off" and self.config.ca.previous_arns:
             # The old CAs of finished CA rotations: their certificates still
             # in grace are revoked by the CA that issued them; nothing else.
@@ -736,6 +764,16 @@ def manifest_key_decrypt(stack: Stack, rotator: dict[str, str]) -> iam.PolicySta
         resources=[stack.format_arn(service="kms", resource="key", resource_name="*")],
         conditions={"StringEquals": {**rotator, "kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}},
     )
+
+
+def with_ca_rotation(ca: CaConfig, target: CaRotationTarget) -> CaConfig:
+    """The CA settings with a deploy-driven CA rotation to `target.to_arn`
+    (which becomes ca.next_arn, the CA the sets may issue from)."""
+    if ca.next_arn is not None and ca.next_arn != target.to_arn:
+        raise ConfigError(f"ca_rotation: to_arn {target.to_arn} differs from ca.next_arn {ca.next_arn}")
+    if target.until is not None and target.until not in CA_ROTATION_STOPS:
+        raise ConfigError(f"ca_rotation: until must be one of {', '.join(CA_ROTATION_STOPS)}")
+    return dataclasses.replace(ca, next_arn=target.to_arn, rotation=target)
 
 
 def _secret_arn(stack: Stack, prefix: str) -> str:

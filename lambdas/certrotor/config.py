@@ -214,6 +214,20 @@ class CertificateSetConfig:
 
 
 @dataclass(frozen=True)
+class CaRotationTarget:
+    """A CA rotation asked for by the deploy: the monitor begins it and
+    advances it on each run (services.ca_rotation.CaRotation.advance),
+    stopping before stage `until` when given (e.g. "prune", to check before
+    the old CA leaves the bundle)."""
+
+    to_arn: str
+    until: str | None = None
+
+
+CA_ROTATION_STOPS = ("move", "prune")
+
+
+@dataclass(frozen=True)
 class CaConfig:
     """The Private CA: referenced by ARN, or created by the stack."""
 
@@ -240,6 +254,8 @@ class CaConfig:
     # superseded certificates whose grace is running. Drop one once its
     # certificates are revoked (certrotor status) or expired.
     previous_arns: tuple[str, ...] = ()
+    # A CA rotation the monitor runs (to next_arn), set by the deploy.
+    rotation: CaRotationTarget | None = None
 
 
 REVOKE_SUPERSEDED_MODES = ("auto", "on", "off")
@@ -721,6 +737,7 @@ def _ca(data: Any) -> CaConfig:
         mode in ("GENERAL_PURPOSE", "SHORT_LIVED_CERTIFICATE"),
         "ca.usage_mode: GENERAL_PURPOSE or SHORT_LIVED_CERTIFICATE",
     )
+    rotation = _ca_rotation(data.get("rotation"), arn, data.get("next_arn"))
     return CaConfig(
         arn=arn,
         create=create,
@@ -732,9 +749,31 @@ def _ca(data: Any) -> CaConfig:
         revoke_grace_hours=_int(data.get("revoke_grace_hours", 24), "ca.revoke_grace_hours", 1, 8760),
         crl=_flag(data.get("crl", True), "ca.crl"),
         ocsp=_flag(data.get("ocsp", False), "ca.ocsp"),
-        next_arn=_next_arn(data.get("next_arn"), arn),
+        # A CA rotation's target is the CA the sets may issue from next.
+        next_arn=_next_arn(data.get("next_arn", rotation.to_arn if rotation else None), arn),
         previous_arns=_previous_arns(data.get("previous_arns", []), arn, data.get("next_arn")),
+        rotation=rotation,
     )
+
+
+def _ca_rotation(value: Any, arn: Any, next_arn: Any) -> CaRotationTarget | None:
+    if value is None:
+        return None
+    _require(isinstance(value, dict), "ca.rotation: an object with to_arn (and until)")
+    _require(set(value) <= {"to_arn", "until"}, f"ca.rotation: unknown keys {sorted(set(value) - {'to_arn', 'until'})}")
+    to_arn = value.get("to_arn")
+    _require(
+        isinstance(to_arn, str) and bool(_PCA_ARN.match(to_arn)),
+        f"ca.rotation.to_arn: {to_arn!r} is not a Private CA ARN",
+    )
+    _require(to_arn != arn, "ca.rotation.to_arn: the CA to rotate to must differ from ca.arn")
+    _require(
+        next_arn is None or next_arn == to_arn,
+        "ca.rotation.to_arn: must be ca.next_arn (the CA the sets may issue from)",
+    )
+    until = value.get("until")
+    _require(until is None or until in CA_ROTATION_STOPS, f"ca.rotation.until: one of {', '.join(CA_ROTATION_STOPS)}")
+    return CaRotationTarget(str(to_arn), None if until is None else str(until))
 
 
 def _previous_arns(value: Any, arn: Any, next_arn: Any) -> tuple[str, ...]:

@@ -27,6 +27,11 @@ from certrotor.services.supersede import SupersededRevoker, revocation_enabled
 from certrotor.services.trust import TrustStore, ensure_ca, rotator_id
 from certrotor.spec import list_set_specs, with_sets
 
+# A deploy-driven CA rotation starts at most this many rotations per run
+# (0.2 s apart), well inside the monitor's one-minute timeout; larger fleets
+# take several hourly runs per stage, or certrotor ca rotate.
+MAX_STARTS_PER_RUN = 20
+
 logger = Logger()
 metrics = Metrics(namespace="certrotor")
 tracer = make_tracer()
@@ -43,6 +48,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # The sets are those tagged with this rotator's id, read from their manifests.
     wired = dataclasses.replace(wired, settings=dataclasses.replace(wired.settings, config=with_sets(config, specs)))
     trust = _refresh_trust(wired)
+    ca_rotation = _advance_ca_rotation(wired)
     superseded = _revoke_superseded(wired)
     states = check_expiry(wired.settings.config, wired.secrets, lambda: dt.datetime.now(dt.UTC))
     namespace = metrics.namespace
@@ -59,8 +65,47 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return {
         "sets": [{"name": s.name, "days_to_expiry": s.days_to_expiry, "serial": s.serial} for s in states],
         "trust": trust,
+        "ca_rotation": ca_rotation,
         "superseded": superseded,
     }
+
+
+def _advance_ca_rotation(wired: Adapters) -> dict[str, Any] | None:
+    """When the deploy asks for a CA rotation (ca.rotation): begin it, or
+    advance it one bounded pass (start rotations, record deliveries, go on
+    to the next stage when one is done). Never waits; a failure is logged
+    and reported, never fatal to the expiry metrics."""
+    from certrotor.aws.rotation_trigger import SecretsManagerRotationTrigger
+    from certrotor.services.ca_rotation import CaPorts, CaRotation
+
+    config = wired.settings.config
+    target = config.ca.rotation
+    if target is None:
+        return None
+    lines: list[str] = []
+
+    def disable(arn: str) -> None:  # pragma: no cover - the deploy never asks to disable
+        raise CertrotorError("disabling the old CA is an operator's step: certrotor ca rotate --disable-old")
+
+    store = TrustStore(wired.secrets, rotator_id(config))
+    ports = CaPorts(
+        secrets=wired.secrets,
+        trust=store,
+        trigger=SecretsManagerRotationTrigger(client("secretsmanager")),
+        ca_chain=lambda arn: PrivateCA(arn, client("acm-pca")).ca_certificate_chain(),
+        disable_ca=disable,
+    )
+    try:
+        if not config.sets:
+            return {"to": target.to_arn, "error": "the rotator has no sets to move"}
+        rotation = CaRotation(ports, [s.name for s in config.sets], say=lines.append)
+        state = rotation.advance(target.to_arn, until=target.until, max_starts=MAX_STARTS_PER_RUN)
+    except CertrotorError as exc:
+        logger.error("CA rotation not advanced", extra={"to": target.to_arn, "error": str(exc)})
+        return {"to": target.to_arn, "error": str(exc), "lines": lines}
+    stage = None if state is None else state.get("stage")
+    logger.info("CA rotation advanced", extra={"to": target.to_arn, "stage": stage, "lines": lines})
+    return {"to": target.to_arn, "stage": stage, "paused": bool(state and state.get("paused")), "lines": lines}
 
 
 def _revoke_superseded(wired: Adapters) -> dict[str, Any]:

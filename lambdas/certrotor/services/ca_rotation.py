@@ -223,6 +223,107 @@ class CaRotation:
         after, _ = self._ports.trust.update(begin)
         return after
 
+    def advance(self, to_arn: str, until: str | None = None, max_starts: int = 50) -> dict[str, Any] | None:
+        """One bounded pass, for a scheduled caller (the monitor, when the
+        deploy asks for a CA rotation): begin the rotation to `to_arn` if
+        none is recorded, start at most `max_starts` rotations (paced),
+        record the deliveries seen, and go on to the next stage once a stage
+        is done, stopping before `until`. Never waits for a delivery; a
+        paused, finished or rolled-back rotation is left as it is. Returns
+        the state (None when the rotator is on `to_arn` already)."""
+        if until is not None and until not in STAGES:
+            raise CaRotationError(f"until must be one of {', '.join(STAGES)}")
+        document = self._ports.trust.load()
+        state = document.ca_rotation
+        if state is None or state.get("stage") in ("done", ROLLED_BACK):
+            if state is not None and state.get("to") == to_arn:
+                return dict(state)
+            known = document.ca(to_arn)
+            if known is not None and known.status == CaStatus.ACTIVE:
+                return None
+            self._begin(document, to_arn, disable_old=False)
+        elif state.get("to") != to_arn:
+            raise CaRotationError(
+                f"a CA rotation to {state.get('to')} is in progress (stage {state.get('stage')}); "
+                f"not starting one to {to_arn}: finish or roll it back with certrotor ca"
+            )
+        budget = [max_starts]
+        for _ in range(len(STAGES)):
+            _, state = self._load()
+            stage = state["stage"]
+            if state.get("paused"):
+                self._say(f"CA rotation paused at stage {stage}; nothing done")
+                return state
+            if stage in ("done", ROLLED_BACK, "rolling_back") or stage == until:
+                return state
+            if stage == "trust":
+                if state.get("trust_changed") and not self._pass(state, "refresh", None, budget):
+                    return state
+                self._advance(state, "move")
+            elif stage == "move":
+                if not self._pass(state, "move", state["to"], budget):
+                    return state
+                self._advance(state, "prune")
+            elif stage == "prune":
+                self._stage_prune()
+            else:
+                self._ports.disable_ca(state["from"])
+                self._advance(state, "done")
+        _, state = self._load()
+        return state
+
+    def _pass(self, state: dict[str, Any], step: str, to_arn: str | None, budget: list[int]) -> bool:
+        """Without waiting: record the sets whose `step` rotation was
+        delivered, start it for others while the budget lasts (tagged for
+        `to_arn` first, unless already on it; a set with a rotation already
+        running is left for the next pass). True when every set is done."""
+        done = 0
+        for name in self._sets:
+            record = state["sets"].get(name, {})
+            if record.get(f"{step}_done"):
+                done += 1
+                continue
+            token = record.get(step)
+            if token is None:
+                if budget[0] <= 0:
+                    continue
+                try:
+                    if to_arn is not None:
+                        self._ports.secrets.tag(name, TAG_CA, to_arn)
+                    on_target = to_arn is not None and self._current_ca(name) == to_arn
+                    token = None if on_target else self._start_now(name)
+                except RotationError as exc:
+                    self._say(f"{step}: {name}: {exc}; next pass")
+                    continue
+                budget[0] -= 1
+                if token is None:
+                    self._record(name, {f"{step}_done": True})
+                    done += 1
+                    continue
+                self._record(name, {step: token})
+            elif self._delivered(name, token):
+                self._record(name, {f"{step}_done": True})
+                done += 1
+        self._say(f"{step}: {done}/{len(self._sets)} sets delivered")
+        return done == len(self._sets)
+
+    def _start_now(self, name: str) -> str:
+        """Start a rotation, paced, without waiting for one already running."""
+        if self._last_start is not None:
+            wait = self._min_interval - (self._clock() - self._last_start)
+            if wait > 0:
+                self._sleep(wait)
+        self._last_start = self._clock()
+        return self._ports.trigger.start(name)
+
+    def _delivered(self, name: str, token: str) -> bool:
+        info = self._ports.secrets.describe(name)
+        current = info.version_with(CURRENT)
+        redeployed = info.tags.get(TAG_REDEPLOYED)
+        if current != token and token not in info.versions:
+            raise CaRotationError(f"{name}: version {token} is gone; resume with certrotor ca rotate")
+        return current == token and (redeployed is None or redeployed == token)
+
     def pause(self) -> dict[str, Any]:
         _, state = self._load()
         state["paused"] = True
