@@ -545,13 +545,8 @@ class CaRotation:
         return self._start(name)
 
     def _start(self, name: str) -> str:
-        if self._last_start is not None:
-            wait = self._min_interval - (self._clock() - self._last_start)
-            if wait > 0:
-                self._sleep(wait)
-        self._last_start = self._clock()
         try:
-            return self._ports.trigger.start(name)
+            return self._start_now(name)
         except RotationError as exc:
             running = getattr(exc, "token", None)
             if running is None:

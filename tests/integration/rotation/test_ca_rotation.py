@@ -73,15 +73,20 @@ class World:
         assert result is not None
 
 
-@pytest.fixture
-def world(emulator: Emulator, root_ca: LocalCA) -> World:
+def build_world(emulator: Emulator, root_ca: LocalCA, tag: str = "ca") -> World:
+    """Two sets of a rotator of their own, each issued once, and a second
+    CA under a new root."""
     data = copy.deepcopy(DEFAULT_CONFIG)
     prefix = uuid.uuid4().hex[:8]
-    data["service_name"] = f"ca{prefix}"
+    data["service_name"] = f"{tag}{prefix}"
     web = data["sets"][0]
-    web["name"] = f"ca{prefix}/web"
+    web["name"] = f"{tag}{prefix}/web"
     web["services"] = [{"cluster": f"c{prefix}", "service": "web"}]
-    api = {**copy.deepcopy(web), "name": f"ca{prefix}/api", "services": [{"cluster": f"c{prefix}", "service": "api"}]}
+    api = {
+        **copy.deepcopy(web),
+        "name": f"{tag}{prefix}/api",
+        "services": [{"cluster": f"c{prefix}", "service": "api"}],
+    }
     data["sets"].append(api)
     env = provision(emulator, load_config(data), root_ca)
     new_root = LocalCA.create_root(f"certrotor G2 root {prefix}")
@@ -91,6 +96,11 @@ def world(emulator: Emulator, root_ca: LocalCA) -> World:
         trigger.start(name)
     trigger.wait()
     return World(env, new_root, new_arn, trigger)
+
+
+@pytest.fixture
+def world(emulator: Emulator, root_ca: LocalCA) -> World:
+    return build_world(emulator, root_ca)
 
 
 def test_each_stage_keeps_every_handshake_working_and_ends_on_the_new_ca(world: World) -> None:

@@ -6,47 +6,31 @@ bundle of the run before."""
 
 from __future__ import annotations
 
-import copy
-import uuid
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from certrotor.config import CaRotationTarget, load_config
+from certrotor.config import CaRotationTarget
 from certrotor.handlers.monitor import lambda_handler
 from certrotor.local.ca import LocalCA
 from certrotor.local.driver import LambdaContext
 from certrotor.local.emulator import Emulator
-from certrotor.local.provision import DEFAULT_CONFIG, LocalEnvironment, create_private_ca, provision, trust_store
+from certrotor.local.provision import LocalEnvironment, trust_store
 from certrotor.local.rekey import BackgroundRotations
-from certrotor.local.trigger import LocalRotationTrigger
 from certrotor.services.trust import CaStatus
 
-from .test_ca_rotation import World
+from .test_ca_rotation import build_world
 
 
 @pytest.fixture
 def world(emulator: Emulator, root_ca: LocalCA) -> Any:
-    data = copy.deepcopy(DEFAULT_CONFIG)
-    prefix = uuid.uuid4().hex[:8]
-    data["service_name"] = f"cm{prefix}"
-    web = data["sets"][0]
-    web["name"] = f"cm{prefix}/web"
-    web["services"] = [{"cluster": f"c{prefix}", "service": "web"}]
-    api = {**copy.deepcopy(web), "name": f"cm{prefix}/api", "services": [{"cluster": f"c{prefix}", "service": "api"}]}
-    data["sets"].append(api)
-    env = provision(emulator, load_config(data), root_ca)
-    new_root = LocalCA.create_root(f"certrotor G3 root {prefix}")
-    new_arn = create_private_ca(emulator, new_root, f"certrotor G3 {prefix}")
-    trigger = LocalRotationTrigger(env)
-    for name in (s.name for s in env.config.sets):
-        trigger.start(name)
-    trigger.wait()
+    world = build_world(emulator, root_ca, "cm")
+    env = world.env
     # RotateSecret (the monitor's trigger) runs the rotation function's steps in the background
     rotations = BackgroundRotations(env)
     env.emulator.on_rotate_secret(rotations)
-    yield World(env, new_root, new_arn, trigger), rotations
+    yield world, rotations
     env.emulator.on_rotate_secret(None)
 
 

@@ -5,45 +5,24 @@ pause stops it, and rotate resumes; a TLS handshake after each step."""
 
 from __future__ import annotations
 
-import copy
-import uuid
 from collections import Counter
 from typing import Any
 
 import pytest
 
-from certrotor.config import load_config
 from certrotor.fleet.quotas import Pacing
 from certrotor.fleet.rekey import RekeyExecutions, find_state_machine
 from certrotor.local.ca import LocalCA
 from certrotor.local.emulator import Emulator
-from certrotor.local.provision import DEFAULT_CONFIG, create_private_ca, provision
 from certrotor.local.rekey import BackgroundRotations, deploy_state_machine
-from certrotor.local.trigger import LocalRotationTrigger
 from certrotor.services.ca_rotation import CaRotation, Paused
 
-from .test_ca_rotation import World
+from .test_ca_rotation import World, build_world
 
 
 @pytest.fixture
 def world(emulator: Emulator, root_ca: LocalCA) -> World:
-    """Two CAs under two roots and two sets, each issued once (as in test_ca_rotation)."""
-    data = copy.deepcopy(DEFAULT_CONFIG)
-    prefix = uuid.uuid4().hex[:8]
-    data["service_name"] = f"ck{prefix}"
-    web = data["sets"][0]
-    web["name"] = f"ck{prefix}/web"
-    web["services"] = [{"cluster": f"c{prefix}", "service": "web"}]
-    api = {**copy.deepcopy(web), "name": f"ck{prefix}/api", "services": [{"cluster": f"c{prefix}", "service": "api"}]}
-    data["sets"].append(api)
-    env = provision(emulator, load_config(data), root_ca)
-    new_root = LocalCA.create_root(f"certrotor G2 root {prefix}")
-    new_arn = create_private_ca(emulator, new_root, f"certrotor G2 {prefix}")
-    trigger = LocalRotationTrigger(env)
-    for name in (s.name for s in env.config.sets):
-        trigger.start(name)
-    trigger.wait()
-    return World(env, new_root, new_arn, trigger)
+    return build_world(emulator, root_ca, "ck")
 
 
 FAST = Pacing(concurrency=2, wait_seconds=1)
