@@ -18,8 +18,11 @@ from cryptography.x509.oid import NameOID
 
 from certrotor.aws.pca import PrivateCA
 from certrotor.aws.secrets import SecretStore
+from certrotor.fleet.quotas import Pacing
+from certrotor.fleet.rekey import RekeyExecutions
 from certrotor.local.ca import LocalCA
 from certrotor.local.provision import LocalEnvironment, create_private_ca, trust_store
+from certrotor.local.rekey import BackgroundRotations, deploy_state_machine
 from certrotor.local.trigger import LocalRotationTrigger
 from certrotor.pki.handshake import client_context
 from certrotor.services.ca_rotation import CaPorts, CaRotation
@@ -55,12 +58,24 @@ def run_ca_rotation_demo(
     pca = emulator.client("acm-pca")
     secrets = SecretStore(emulator.client("secretsmanager"))
     trigger = LocalRotationTrigger(env)
+    # The move goes through the re-key state machine, as on AWS when the
+    # rotator deploys it (the emulator runs the same definition).
+    rotations = BackgroundRotations(env)
+    machine = deploy_state_machine(env, rotations)
+    rekey = RekeyExecutions(
+        emulator.client("stepfunctions"),
+        emulator.client("secretsmanager"),
+        machine,
+        env.config.rotator_id,
+        Pacing(concurrency=1, wait_seconds=1),
+    )
     ports = CaPorts(
         secrets=secrets,
         trust=trust_store(emulator, env.config),
         trigger=trigger,
         ca_chain=lambda arn: PrivateCA(arn, pca).ca_certificate_chain(),
         disable_ca=lambda arn: pca.update_certificate_authority(CertificateAuthorityArn=arn, Status="DISABLED"),
+        rekey=rekey,
     )
     rotation = CaRotation(
         ports,
@@ -99,4 +114,7 @@ def run_ca_rotation_demo(
     if old_issuer == new_issuer:
         raise RuntimeError("the certificate did not move to the new CA")
     trigger.wait()
+    rotations.wait(120)
+    if rotations.failures:
+        raise RuntimeError(f"a move through the re-key state machine failed: {rotations.failures}")
     say(f"served by two CAs ({old_issuer}, then {new_issuer}); {handshakes} handshakes, none failed")
