@@ -19,9 +19,11 @@ from typing import Any
 
 from certrotor.bounded_json import JsonRefused, parse_json
 from certrotor.errors import ConfigError
+from certrotor.names import MAX_VALUE_LIMIT, KeyAlgorithm, Usage, chain_secret_name, key_secret_name
+
+__all__ = ["MAX_VALUE_LIMIT", "KeyAlgorithm", "Usage", "chain_secret_name", "key_secret_name"]
 
 MIN_VALUE_LIMIT = 1024
-MAX_VALUE_LIMIT = 65536
 DEFAULT_VALUE_LIMIT = 4096
 # Rotating more often than this would burn Private CA quota and hit the
 # Secrets Manager write limits (50 TPS shared) for no security gain.
@@ -62,26 +64,6 @@ _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_COMMON_NAME = 64  # RFC 5280 appendix A.1: ub-common-name
 
 
-def key_secret_name(set_name: str) -> str:
-    """The secret holding a set's private key alone."""
-    return f"{set_name}/key"
-
-
-def chain_secret_name(set_name: str, index: int) -> str:
-    """The secret holding a set's chain part `index`."""
-    return f"{set_name}/chain-{index}"
-
-
-class KeyAlgorithm(StrEnum):
-    """Key types a set may use; anything weaker is refused."""
-
-    EC_P256 = "EC_prime256v1"
-    EC_P384 = "EC_secp384r1"
-    RSA_2048 = "RSA_2048"
-    RSA_3072 = "RSA_3072"
-    RSA_4096 = "RSA_4096"
-
-
 # The longest PKCS#8 PEM each algorithm gives (measured, plus a little room):
 # the key part alone must fit value_limit, or every createSecret fails.
 MAX_KEY_PEM_CHARS: dict[KeyAlgorithm, int] = {
@@ -91,14 +73,6 @@ MAX_KEY_PEM_CHARS: dict[KeyAlgorithm, int] = {
     KeyAlgorithm.RSA_3072: 2500,
     KeyAlgorithm.RSA_4096: 3290,
 }
-
-
-class Usage(StrEnum):
-    """What the certificate is for; selects the Private CA template."""
-
-    SERVER = "server"
-    CLIENT = "client"
-    BOTH = "both"
 
 
 class Delivery(StrEnum):

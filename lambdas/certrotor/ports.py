@@ -7,9 +7,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from certrotor.config import ServiceRef
+if TYPE_CHECKING:
+    from certrotor.config import ServiceRef
 
 CURRENT = "AWSCURRENT"
 PENDING = "AWSPENDING"

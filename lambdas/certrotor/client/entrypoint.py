@@ -20,7 +20,6 @@ import datetime as dt
 import os
 import re
 import sys
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -330,9 +329,8 @@ def _complain(set_name: str | None, reason: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from certrotor.quiet_logs import keep_secrets_out_of_logs
-
-    keep_secrets_out_of_logs()
+    # No logging set-up here: env mode logs nothing and imports no SDK; every
+    # AWS client is made by secrets_client, which quiets the SDK's loggers.
     arguments = sys.argv[1:] if argv is None else list(argv)
     try:
         args = parse_args(arguments)
@@ -355,6 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exit_code_for(exc)
         if code == EXIT_SOFTWARE:
             if args.verbose:
+                import traceback
+
                 traceback.print_exc()
             _complain(args.set_name, f"unexpected error: {type(exc).__name__}: {exc}")
         else:

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs12 as pkcs12_format
 
 from certrotor.errors import CertrotorError
 from certrotor.pki.bundle import Bundle
@@ -211,6 +210,8 @@ def _sync_directory(path: Path) -> None:
 
 def pkcs12_bytes(key_pem: str, bundle: Bundle, password: bytes | None, name: str = "certrotor") -> bytes:
     """PKCS#12 of the key, leaf and chain; encrypted only when a password is given."""
+    from cryptography.hazmat.primitives.serialization import pkcs12 as pkcs12_format  # only with --pkcs12
+
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     )

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from certrotor.bounded_json import JsonRefused, parse_json_object
-from certrotor.config import MAX_VALUE_LIMIT, chain_secret_name, key_secret_name
 from certrotor.errors import IntegrityError, NotIssuedError
+from certrotor.names import MAX_VALUE_LIMIT, chain_secret_name, key_secret_name
 
 FORMAT_VERSION = 1
 # The value every secret of a set holds before its first rotation: the stack

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from certrotor.config import chain_secret_name, key_secret_name
 from certrotor.errors import BundleError, CapacityError, IntegrityError
 from certrotor.layout.manifest import Manifest, PartRef, PartRole, SupersededRef, digest
+from certrotor.names import chain_secret_name, key_secret_name
 from certrotor.pki.bundle import Bundle, cert_to_pem, fingerprint, parse_certificates, serial_hex
 from certrotor.pki.keys import describe_key
 

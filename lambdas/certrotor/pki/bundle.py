@@ -19,8 +19,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from certrotor.config import Usage
 from certrotor.errors import BundleError, PolicyError
+from certrotor.names import Usage
 from certrotor.pki.keys import PrivateKey, public_key_matches
 
 _PEM_CERT_BEGIN = "-----BEGIN CERTIFICATE-----"

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from certrotor.config import CertificateSetConfig, Usage
 from certrotor.errors import BundleError
 from certrotor.layout import AssembledSet, Manifest
+from certrotor.names import Usage
 from certrotor.pki.bundle import (
     Bundle,
     cert_to_pem,
@@ -23,13 +24,13 @@ from certrotor.pki.bundle import (
     parse_bundle,
     parse_certificates,
 )
-from certrotor.pki.handshake import (
-    HandshakeResult,
-    client_handshake_in_memory,
-    handshake_in_memory,
-    mutual_handshake_in_memory,
-)
 from certrotor.pki.keys import key_from_pem
+
+if TYPE_CHECKING:
+    # The configuration model and the TLS stack are for testSecret and the
+    # monitor; the container client verifies without them (a faster start).
+    from certrotor.config import CertificateSetConfig
+    from certrotor.pki.handshake import HandshakeResult
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ def prove_in_handshake(
     """A real TLS handshake in memory in the role(s) `usage` allows: a server
     certificate serves a client that checks `server_name`; a client
     certificate authenticates to a mutual-TLS server; `both` does both at once."""
+    from certrotor.pki.handshake import client_handshake_in_memory, handshake_in_memory, mutual_handshake_in_memory
+
     if usage is Usage.CLIENT:
         return client_handshake_in_memory(key_pem, bundle.fullchain_pem, anchor_pem)
     name = server_name or _first_name(bundle)
