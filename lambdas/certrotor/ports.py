@@ -61,11 +61,16 @@ class IssuedCertificate:
     chain_pem: str
 
 
-class SecretPort(Protocol):
-    def describe(self, secret_id: str) -> SecretInfo: ...
+class SecretReadPort(Protocol):
+    """The reads a consumer of sets makes (SetReader's needs)."""
+
     def get(self, secret_id: str, version: str | None = None, stage: str | None = None) -> SecretValue: ...
     def find(self, secret_id: str, version: str) -> SecretValue | None: ...
     def get_current_many(self, secret_ids: Sequence[str]) -> dict[str, SecretValue]: ...
+
+
+class SecretPort(SecretReadPort, Protocol):
+    def describe(self, secret_id: str) -> SecretInfo: ...
     def put(
         self,
         secret_id: str,

@@ -7,21 +7,10 @@ from contextlib import contextmanager
 
 from botocore.exceptions import ClientError, ConnectionError, ParamValidationError, ReadTimeoutError
 
-from certrotor.errors import AwsError, NotFoundError, NotReadyError, RetryableError, ThrottledError
+from certrotor.aws.codes import THROTTLING_CODES, error_for_code
+from certrotor.errors import AwsError, RetryableError
 
-_NOT_FOUND = {
-    "ResourceNotFoundException",
-    "ServiceNotFoundException",
-    "ServiceNotActiveException",
-    "ClusterNotFoundException",
-    "NotFoundException",
-}
-# Error codes AWS uses for a throttled request (Secrets Manager and Private
-# CA answer ThrottlingException; older APIs use the others).
-THROTTLING_CODES = frozenset(
-    {"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "Throttling", "ThrottledException"}
-)
-_RETRYABLE = {"InternalServiceError", "InternalServiceErrorException", "ServiceUnavailable", "ServerException"}
+__all__ = ["THROTTLING_CODES", "aws_call", "error_code", "translate"]
 
 
 def error_code(exc: ClientError) -> str:
@@ -38,16 +27,7 @@ def translate(exc: Exception, what: str) -> AwsError:
         return AwsError(f"{what}: invalid parameters (ParamValidationError)")
     if not isinstance(exc, ClientError):
         return AwsError(f"{what}: {type(exc).__name__}")
-    code = error_code(exc)
-    if code == "RequestInProgressException":
-        return NotReadyError(f"{what}: not ready yet")
-    if code in _NOT_FOUND:
-        return NotFoundError(f"{what}: not found ({code})")
-    if code in THROTTLING_CODES:
-        return ThrottledError(f"{what}: throttled ({code})")
-    if code in _RETRYABLE:
-        return RetryableError(f"{what}: {code}")
-    return AwsError(f"{what}: {code}")
+    return error_for_code(error_code(exc), what)
 
 
 @contextmanager

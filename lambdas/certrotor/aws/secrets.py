@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from certrotor.aws.clients import default_client
+from certrotor.aws.codes import batch_values, check_all_found, secret_value
 from certrotor.aws.errors import aws_call, error_code
 from certrotor.errors import AwsError, IntegrityError, NotFoundError
 from certrotor.ports import CURRENT, PENDING, SecretInfo, SecretValue
@@ -56,7 +57,7 @@ class SecretStore:
             kwargs["VersionStage"] = stage
         with aws_call(f"GetSecretValue {secret_id}"):
             resp = self._client.get_secret_value(**kwargs)
-        return SecretValue(resp["Name"], resp["SecretString"], resp["VersionId"], tuple(resp.get("VersionStages", ())))
+        return secret_value(resp)
 
     def find(self, secret_id: str, version: str) -> SecretValue | None:
         """The value at a VersionId, or None when that version has no value yet."""
@@ -72,17 +73,8 @@ class SecretStore:
             chunk = list(secret_ids[start : start + BATCH_LIMIT])
             with aws_call(f"BatchGetSecretValue {len(chunk)} secrets"):
                 resp = self._client.batch_get_secret_value(SecretIdList=chunk)
-            errors = resp.get("Errors", [])
-            if errors:
-                first = errors[0]
-                raise NotFoundError(f"BatchGetSecretValue {first.get('SecretId')}: {first.get('ErrorCode')}")
-            for item in resp["SecretValues"]:
-                found[item["Name"]] = SecretValue(
-                    item["Name"], item["SecretString"], item["VersionId"], tuple(item.get("VersionStages", ()))
-                )
-        missing = [s for s in secret_ids if s not in found]
-        if missing:
-            raise NotFoundError(f"BatchGetSecretValue: no value for {', '.join(missing)}")
+            batch_values(resp, found)
+        check_all_found(secret_ids, found)
         return found
 
     def put(

@@ -205,16 +205,20 @@ def read_anchor(args: FetchArgs) -> str | None:
 Say = Callable[[str], None]
 
 
-def obtain_from_aws(args: FetchArgs, anchor_pem: str | None, say: Say) -> TrustedFetch:
-    """Fetch the set and its trust bundle with the default credentials chain,
-    retrying transient failures."""
-    from certrotor.aws.secrets import SecretStore
-    from certrotor.client.fetch import retry_within, secrets_client
+def obtain_from_aws(
+    args: FetchArgs, anchor_pem: str | None, say: Say, environ: Mapping[str, str] | None = None
+) -> TrustedFetch:
+    """Fetch the set and its trust bundle (awscrt's signer when the
+    environment alone decides where and as whom, else botocore's default
+    credentials chain), retrying transient failures."""
+    from certrotor.client.fetch import retry_within, secret_reader
     from certrotor.client.trust import fetch_trusted
     from certrotor.services.reader import SetReader
 
     # The clock starts before the client is made: the deadline covers it all.
-    reader = SetReader(SecretStore(secrets_client(args.deadline)))
+    secrets, how = secret_reader(args.deadline, os.environ if environ is None else environ)
+    say(f"reading with {how}")
+    reader = SetReader(secrets)
 
     def attempt() -> TrustedFetch:
         return fetch_trusted(reader, args.set_name, anchor_pem=anchor_pem, min_remaining=args.min_valid)
@@ -256,7 +260,7 @@ def fetch_and_write(args: FetchArgs, environ: Mapping[str, str], say: Say) -> Wr
     if args.from_env:
         fetched = obtain_from_env(args, anchor_pem, environ, say)
     else:
-        fetched = obtain_from_aws(args, anchor_pem, say)
+        fetched = obtain_from_aws(args, anchor_pem, say, environ)
     verified, trust_pem, checked = fetched.verified, fetched.trust_pem, fetched.checked_against
     if anchor_pem is None and trust_pem is None:
         # Without a CA to trust, the checks prove the set is whole and
@@ -282,16 +286,19 @@ def fetch_and_write(args: FetchArgs, environ: Mapping[str, str], say: Say) -> Wr
 
 def exit_code_for(exc: BaseException) -> int:
     """The one place failures become exit codes."""
-    from botocore.exceptions import BotoCoreError
-
     if isinstance(exc, UsageError):
         return EXIT_USAGE
     if isinstance(exc, MaterialDirectoryError):
         return EXIT_FILES
     if isinstance(exc, LayoutError | BundleError | PolicyError):
         return EXIT_REFUSED
-    if isinstance(exc, AwsError | BotoCoreError):
+    if isinstance(exc, AwsError):
         return EXIT_AWS
+    if "botocore" in sys.modules:  # only a botocore path can raise its errors
+        from botocore.exceptions import BotoCoreError
+
+        if isinstance(exc, BotoCoreError):
+            return EXIT_AWS
     return EXIT_SOFTWARE
 
 

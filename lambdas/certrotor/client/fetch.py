@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from certrotor.errors import DeadlineError, RetryableError
 from certrotor.layout import AssembledSet
+from certrotor.ports import SecretReadPort
 from certrotor.services.reader import SetReader, check_belongs
 from certrotor.services.verify import VerifiedSet, trust_anchor, verify_set
 
@@ -31,9 +33,12 @@ T = TypeVar("T")
 
 
 def transient_errors() -> tuple[type[BaseException], ...]:
-    """Errors worth another attempt: certrotor's transient ones, and botocore's
-    connection failures that reach us outside an adapter (credential fetches).
-    botocore is imported here, not at module import: env mode never needs it."""
+    """Errors worth another attempt: certrotor's transient ones, and, when
+    botocore is in use, its connection failures that reach us outside an
+    adapter (credential fetches). Env mode and the awscrt reader never import
+    botocore, so neither does this."""
+    if "botocore" not in sys.modules:
+        return (RetryableError,)
     from botocore.exceptions import ConnectionError as BotoConnectionError
     from botocore.exceptions import ReadTimeoutError
 
@@ -139,6 +144,24 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
 # Below this, a call has no chance of an answer; give up instead.
 MIN_CALL_SECONDS = 0.05
+
+
+def secret_reader(
+    deadline_seconds: float, environ: Mapping[str, str], clock: Callable[[], float] = time.monotonic
+) -> tuple[SecretReadPort, str]:
+    """The reads of a container start, and how they are made: awscrt's SigV4
+    signer over http.client when the environment alone decides the region,
+    endpoint and credentials and awscrt is installed (a faster start: no
+    botocore import), else botocore's default chain (secrets_client)."""
+    from certrotor.client.crt_reader import CrtSecretReader, crt_available, route
+
+    chosen = route(environ)
+    if chosen is not None and crt_available():
+        source = "environment" if chosen.credentials is not None else "container endpoint"
+        return CrtSecretReader(chosen, deadline_seconds, clock=clock), f"awscrt SigV4, credentials from the {source}"
+    from certrotor.aws.secrets import SecretStore
+
+    return SecretStore(secrets_client(deadline_seconds, clock=clock)), "botocore, default credentials chain"
 
 
 def secrets_client(

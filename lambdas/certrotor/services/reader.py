@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from certrotor.errors import AwsError, IntegrityError, NotFoundError, RetryableError, ThrottledError
 from certrotor.layout import AssembledSet, Manifest, PartValue, assemble
-from certrotor.ports import CURRENT, SecretPort, SecretValue
+from certrotor.ports import CURRENT, SecretReadPort, SecretValue
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,9 @@ class ReadStats:
 
 
 class SetReader:
-    """Reads sets through a SecretPort."""
+    """Reads sets through a SecretReadPort (any SecretPort is one)."""
 
-    def __init__(self, secrets: SecretPort) -> None:
+    def __init__(self, secrets: SecretReadPort) -> None:
         self._secrets = secrets
         self.last = ReadStats(0)
         # With `with_trust`: the trust secret the manifest names, read at
