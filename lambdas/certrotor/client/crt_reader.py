@@ -35,7 +35,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from certrotor.aws.codes import batch_values, check_all_found, error_for_code, secret_value
@@ -273,22 +273,31 @@ class _Connection:
         if read_timeout < MIN_CALL_SECONDS:
             raise DeadlineError(f"gave up: the {self._deadline:g}s deadline passed")
         connection = self._connect(connect_timeout)
-        try:
-            if connection.sock is None:
+        if connection.sock is None:
+            try:
                 connection.connect()
+            except OSError as exc:
+                self._fail(
+                    what, "ConnectTimeoutError" if isinstance(exc, TimeoutError) else "EndpointConnectionError", exc
+                )
+        try:
             connection.sock.settimeout(read_timeout)
             connection.request(method, path, body=body, headers=dict(headers))
             response = connection.getresponse()
             data = response.read(limit + 1)
-            if len(data) > limit:
-                self.close()
-                raise AwsError(f"{what}: the answer is larger than {limit} bytes")
-            if response.will_close:
-                self.close()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, data
         except (OSError, http.client.HTTPException) as exc:
+            self._fail(what, "ReadTimeoutError" if isinstance(exc, TimeoutError) else "ConnectionClosedError", exc)
+        if len(data) > limit:
             self.close()
-            raise RetryableError(f"{what}: connection failed ({type(exc).__name__})") from exc
+            raise AwsError(f"{what}: the answer is larger than {limit} bytes")
+        if response.will_close:
+            self.close()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+
+    def _fail(self, what: str, kind: str, exc: BaseException) -> NoReturn:
+        """A connection failure, named as botocore names it (both paths say the same)."""
+        self.close()
+        raise RetryableError(f"{what}: connection failed ({kind})") from exc
 
 
 def fetch_container_credentials(
