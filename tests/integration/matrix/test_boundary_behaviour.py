@@ -98,12 +98,18 @@ def test_no_key_material_reaches_the_logs_of_a_rotation_and_a_fetch_at_debug(
     tmp_path: Path,
 ) -> None:
     # Given the root logger at DEBUG (a Lambda application log level of DEBUG)
-    # When a real rotation runs through the handler, and a container fetches the result
+    # When a real rotation runs through the handler, and a container fetches
+    # the result, with awscrt's signer and again with botocore (which a shared
+    # config file selects)
     RotationDriver(deployment.env).rotate(deployment.spare)
     for name, value in deployment.emulator.env().items():
         monkeypatch.setenv(name, value)
     assert fetch_main(["--set", deployment.spare, "--dir", str(tmp_path / "out")]) == 0
+    (tmp_path / "aws-config").write_text("[default]\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    assert fetch_main(["--set", deployment.spare, "--dir", str(tmp_path / "botocore")]) == 0
     key = (tmp_path / "out" / "key.pem").read_text()
+    assert (tmp_path / "botocore" / "key.pem").read_text() == key
     # Then the logs (botocore's among them) and the output hold neither the new key nor any other
     captured = capsys.readouterr()
     text = "\n".join([*debug_logs, captured.out, captured.err])
