@@ -4,7 +4,7 @@ start, which reads without botocore (certrotor.client.crt_reader)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from certrotor.errors import AwsError, NotFoundError, NotReadyError, RetryableError, ThrottledError
@@ -22,6 +22,7 @@ _NOT_FOUND = {
 THROTTLING_CODES = frozenset(
     {"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "Throttling", "ThrottledException"}
 )
+BATCH_LIMIT = 20  # BatchGetSecretValue takes at most 20 SecretIds
 _RETRYABLE = {"InternalServiceError", "InternalServiceErrorException", "ServiceUnavailable", "ServerException"}
 
 
@@ -43,19 +44,33 @@ def secret_value(item: Mapping[str, Any]) -> SecretValue:
     return SecretValue(item["Name"], item["SecretString"], item["VersionId"], tuple(item.get("VersionStages", ())))
 
 
-def batch_values(resp: Mapping[str, Any], found: dict[str, SecretValue]) -> None:
-    """Add a BatchGetSecretValue answer's values to `found`; a secret it
-    reports an error for is NotFoundError (one secret the caller may not read
-    fails the batch, as the reader then reads each part on its own)."""
-    errors = resp.get("Errors", [])
-    if errors:
-        first = errors[0]
-        raise NotFoundError(f"BatchGetSecretValue {first.get('SecretId')}: {first.get('ErrorCode')}")
-    for item in resp["SecretValues"]:
-        found[item["Name"]] = secret_value(item)
+def get_params(secret_id: str, version: str | None, stage: str | None) -> dict[str, Any]:
+    """GetSecretValue's parameters: by VersionId or by stage (AWSCURRENT if neither)."""
+    params: dict[str, Any] = {"SecretId": secret_id}
+    if version is not None:
+        params["VersionId"] = version
+    if stage is not None:
+        params["VersionStage"] = stage
+    return params
 
 
-def check_all_found(secret_ids: Sequence[str], found: Mapping[str, SecretValue]) -> None:
+def read_current_many(
+    secret_ids: Sequence[str], batch: Callable[[list[str]], Mapping[str, Any]]
+) -> dict[str, SecretValue]:
+    """AWSCURRENT of many secrets, `batch` answering BatchGetSecretValue for at
+    most BATCH_LIMIT of them at a time. A secret the answer reports an error
+    for, or leaves out, is NotFoundError (one secret the caller may not read
+    fails the batch; the reader then reads each part on its own)."""
+    found: dict[str, SecretValue] = {}
+    for start in range(0, len(secret_ids), BATCH_LIMIT):
+        resp = batch(list(secret_ids[start : start + BATCH_LIMIT]))
+        errors = resp.get("Errors", [])
+        if errors:
+            first = errors[0]
+            raise NotFoundError(f"BatchGetSecretValue {first.get('SecretId')}: {first.get('ErrorCode')}")
+        for item in resp["SecretValues"]:
+            found[item["Name"]] = secret_value(item)
     missing = [s for s in secret_ids if s not in found]
     if missing:
         raise NotFoundError(f"BatchGetSecretValue: no value for {', '.join(missing)}")
+    return found

@@ -8,14 +8,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from certrotor.aws.clients import default_client
-from certrotor.aws.codes import batch_values, check_all_found, secret_value
+from certrotor.aws.codes import BATCH_LIMIT, get_params, read_current_many, secret_value
 from certrotor.aws.errors import aws_call, error_code
 from certrotor.errors import AwsError, IntegrityError, NotFoundError
 from certrotor.ports import CURRENT, PENDING, SecretInfo, SecretValue
 
 __all__ = ["BATCH_LIMIT", "CURRENT", "PENDING", "SecretInfo", "SecretStore", "SecretValue"]
-
-BATCH_LIMIT = 20  # BatchGetSecretValue takes at most 20 SecretIds
 
 
 class SecretStore:
@@ -50,13 +48,8 @@ class SecretStore:
 
     def get(self, secret_id: str, version: str | None = None, stage: str | None = None) -> SecretValue:
         """One secret value, by VersionId or by stage (AWSCURRENT if neither)."""
-        kwargs: dict[str, Any] = {"SecretId": secret_id}
-        if version is not None:
-            kwargs["VersionId"] = version
-        if stage is not None:
-            kwargs["VersionStage"] = stage
         with aws_call(f"GetSecretValue {secret_id}"):
-            resp = self._client.get_secret_value(**kwargs)
+            resp = self._client.get_secret_value(**get_params(secret_id, version, stage))
         return secret_value(resp)
 
     def find(self, secret_id: str, version: str) -> SecretValue | None:
@@ -68,14 +61,12 @@ class SecretStore:
 
     def get_current_many(self, secret_ids: Sequence[str]) -> dict[str, SecretValue]:
         """AWSCURRENT of many secrets in as few calls as BatchGetSecretValue allows."""
-        found: dict[str, SecretValue] = {}
-        for start in range(0, len(secret_ids), BATCH_LIMIT):
-            chunk = list(secret_ids[start : start + BATCH_LIMIT])
+
+        def batch(chunk: list[str]) -> Any:
             with aws_call(f"BatchGetSecretValue {len(chunk)} secrets"):
-                resp = self._client.batch_get_secret_value(SecretIdList=chunk)
-            batch_values(resp, found)
-        check_all_found(secret_ids, found)
-        return found
+                return self._client.batch_get_secret_value(SecretIdList=chunk)
+
+        return read_current_many(secret_ids, batch)
 
     def put(
         self,

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from certrotor.aws.codes import batch_values, check_all_found, error_for_code, secret_value
+from certrotor.aws.codes import error_for_code, get_params, read_current_many, secret_value
 from certrotor.errors import AwsError, DeadlineError, NotFoundError, RetryableError
 from certrotor.ports import SecretValue
 
@@ -46,7 +46,6 @@ SERVICE = "secretsmanager"
 TARGET_PREFIX = "secretsmanager."
 CONTENT_TYPE = "application/x-amz-json-1.1"
 USER_AGENT = "certrotor-fetch awscrt-sigv4"
-BATCH_LIMIT = 20  # BatchGetSecretValue takes at most 20 SecretIds
 # No Secrets Manager answer a start asks for comes near this (20 values of at
 # most 65,536 characters); a larger one is refused, not read into memory.
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
@@ -427,16 +426,11 @@ class CrtSecretReader:
 
     def get(self, secret_id: str, version: str | None = None, stage: str | None = None) -> SecretValue:
         """One secret value, by VersionId or by stage (AWSCURRENT if neither)."""
-        params: dict[str, Any] = {"SecretId": secret_id}
-        if version is not None:
-            params["VersionId"] = version
-        if stage is not None:
-            params["VersionStage"] = stage
-        answer = self.call("GetSecretValue", params, f"GetSecretValue {secret_id}")
+        what = f"GetSecretValue {secret_id}"
         try:
-            return secret_value(answer)
+            return secret_value(self.call("GetSecretValue", get_params(secret_id, version, stage), what))
         except KeyError:
-            raise AwsError(f"GetSecretValue {secret_id}: the answer holds no string value") from None
+            raise AwsError(f"{what}: the answer holds no string value") from None
 
     def find(self, secret_id: str, version: str) -> SecretValue | None:
         try:
@@ -446,17 +440,16 @@ class CrtSecretReader:
 
     def get_current_many(self, secret_ids: Sequence[str]) -> dict[str, SecretValue]:
         """AWSCURRENT of many secrets in as few calls as BatchGetSecretValue allows."""
-        found: dict[str, SecretValue] = {}
-        for start in range(0, len(secret_ids), BATCH_LIMIT):
-            chunk = list(secret_ids[start : start + BATCH_LIMIT])
-            what = f"BatchGetSecretValue {len(chunk)} secrets"
-            answer = self.call("BatchGetSecretValue", {"SecretIdList": chunk}, what)
-            try:
-                batch_values(answer, found)
-            except KeyError:
-                raise AwsError(f"{what}: the answer holds no string values") from None
-        check_all_found(secret_ids, found)
-        return found
+
+        def batch(chunk: list[str]) -> dict[str, Any]:
+            return self.call(
+                "BatchGetSecretValue", {"SecretIdList": chunk}, f"BatchGetSecretValue {len(chunk)} secrets"
+            )
+
+        try:
+            return read_current_many(secret_ids, batch)
+        except KeyError:
+            raise AwsError("BatchGetSecretValue: the answer holds no string values") from None
 
     def close(self) -> None:
         self._connection.close()
