@@ -13,8 +13,7 @@ handler's thread (certrotor and its botocore clients) against the rest
 (the emulator, the gateway, the clients). Then the highest level runs again
 with DynamoDB transaction conflicts injected (the emulator never reports
 them; see certrotor.local.conflicts), counting cancelled transactions and
-failed requests, and once more with the ledger's count in one item per CA
-(as before it was sharded), side by side.
+failed requests.
 
     .venv/bin/python bench/issuance.py [--requests-per-client 8] [--levels 1,8,32]
 
@@ -29,9 +28,7 @@ import os
 import statistics
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
@@ -40,7 +37,6 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 from botocore.credentials import Credentials
 
-from certrotor.aws import ledger as ledger_module
 from certrotor.aws.ledger import Ledger
 from certrotor.client.request import FunctionUrlClient
 from certrotor.config import KeyAlgorithm, load_config
@@ -89,18 +85,6 @@ class TimedHandler:
             spent = time.thread_time() - started
             with self._lock:
                 self.cpu += spent
-
-
-@contextmanager
-def one_counter_item() -> Iterator[None]:
-    """The ledger's certificate count in one item per CA, as before sharding
-    (every issuance's transaction then updates that one item)."""
-    shards = ledger_module.COUNT_SHARDS
-    ledger_module.COUNT_SHARDS = 1
-    try:
-        yield
-    finally:
-        ledger_module.COUNT_SHARDS = shards
 
 
 def run_level(client: FunctionUrlClient, clients: int, per_client: int, timer: TimedHandler | None = None) -> Level:
@@ -188,18 +172,6 @@ def main() -> int:
             ledger = Ledger(gateway.tables.ledger, emulator.client("dynamodb")).count(environment.ca_arn) - 3
             results.pop()  # the summary lists the plain levels
             print(f"certificates: requested {requested}, issued by Private CA {issued}, in the ledger {ledger}")
-            # Side by side: the same run with the count in one item per CA, as before sharding.
-            with one_counter_item(), TransactionConflicts(hold_seconds=0.02) as single_conflicts:
-                single = run_level(client, top, args.requests_per_client, timer)
-            print(
-                f"ledger count under injected conflicts, {top} clients: "
-                f"{ledger_module.COUNT_SHARDS} shards {conflicted.rps:.1f} req/s, "
-                f"{conflicts.cancelled} of {conflicts.transactions} transactions cancelled, "
-                f"failures {conflicted.failures} | one item {single.rps:.1f} req/s, "
-                f"{single_conflicts.cancelled} of {single_conflicts.transactions} transactions cancelled, "
-                f"failures {single.failures}",
-                flush=True,
-            )
     summary = " | ".join(
         f"{level.clients} clients {level.rps:.1f} req/s p50 {level.percentile(0.5):.0f} ms "
         f"p99 {level.percentile(0.99):.0f} ms"
