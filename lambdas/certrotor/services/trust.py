@@ -25,16 +25,18 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
 from certrotor.bounded_json import JsonRefused, parse_json_object
-from certrotor.config import CertrotorConfig
 from certrotor.errors import AwsError, BundleError, CertrotorError, IntegrityError, NotFoundError
 from certrotor.layout.manifest import INITIAL_VALUE
 from certrotor.pki.bundle import cert_to_pem, fingerprint, parse_certificates
 from certrotor.ports import CURRENT, SecretPort
+
+if TYPE_CHECKING:  # the container client reads trust bundles without the configuration model
+    from certrotor.config import CertrotorConfig
 
 TRUST_FORMAT = "certrotor-trust/1"
 # Checked before parsing: an object of lists of objects, with small maps
