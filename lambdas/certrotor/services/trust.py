@@ -22,7 +22,6 @@ import datetime as dt
 import json
 import random
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -39,6 +38,15 @@ if TYPE_CHECKING:  # the container client reads trust bundles without the config
     from certrotor.config import CertrotorConfig
 
 TRUST_FORMAT = "certrotor-trust/1"
+
+
+def _new_version() -> str:
+    """A new version id (uuid is imported here: a container reading a trust bundle never writes one)."""
+    import uuid
+
+    return str(uuid.uuid4())
+
+
 # Checked before parsing: an object of lists of objects, with small maps
 # inside. The size bound is against runaway values, well above Secrets
 # Manager's own 64 KiB (an emulator does not enforce that one).
@@ -268,7 +276,7 @@ class TrustStore:
             value = after.to_json()
             if value == before.to_json():
                 return before, False
-            token = str(uuid.uuid4())
+            token = _new_version()
             self._secrets.put(self.name, value, token, stages=(self.CANDIDATE_STAGE,))
             try:
                 self._secrets.move_stage(self.name, CURRENT, token, current.version)
@@ -294,7 +302,7 @@ class TrustStore:
         # A fresh version each time: a document equal to an older version (a
         # pause undone) must still become AWSCURRENT, which reusing that
         # version's token would not do.
-        self._secrets.put(self.name, value, str(uuid.uuid4()), stages=(CURRENT,))
+        self._secrets.put(self.name, value, _new_version(), stages=(CURRENT,))
         return True
 
 
