@@ -659,11 +659,12 @@ def test_testsecret_proves_a_client_certificate_as_the_client_of_a_mutual_tls_se
     # Given a client set and a record of the handshakes testSecret runs
     rig = make_rig(usage="client")
     roles: list[str] = []
-    from certrotor.services import verify
+    # (verify imports the TLS stack only when it proves a handshake)
+    from certrotor.pki import handshake
 
     for name in ("handshake_in_memory", "client_handshake_in_memory", "mutual_handshake_in_memory"):
-        real = getattr(verify, name)
-        monkeypatch.setattr(verify, name, _recording(real, name, roles))
+        real = getattr(handshake, name)
+        monkeypatch.setattr(handshake, name, _recording(real, name, roles))
     token = rig.start()
     rig.run("createSecret", token)
     # When testSecret runs
