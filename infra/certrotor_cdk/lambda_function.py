@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aws_cdk import Duration, Token
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -22,7 +23,7 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from certrotor.errors import ConfigError
-from certrotor_cdk.compliance import accept, accept_default_policy
+from certrotor_cdk.compliance import accept, accept_default_policy, accept_inline_policy
 from certrotor_cdk.constants import (
     ENV_LOG_LEVEL,
     ENV_METRICS_NAMESPACE,
@@ -50,6 +51,10 @@ class FunctionSettings:
     """Variables every function gets (configuration, CA ARN). Never key material."""
     log_key: kms.IKey | None = None
     """The KMS key that encrypts the functions' log groups (the rotator's log key)."""
+    vpc: ec2.IVpc | None = None
+    """Where the functions run (opt-in); they need a route to the AWS APIs they call."""
+    vpc_subnets: ec2.SubnetSelection | None = None
+    """The subnets of ``vpc`` (default: its private subnets)."""
 
 
 # Why no certrotor function runs in a VPC (HIPAA/NIST LambdaInsideVPC).
@@ -57,7 +62,17 @@ NOT_IN_VPC_REASON = (
     "The function calls only AWS service APIs (Secrets Manager, KMS, Private CA, ECS, CloudWatch, "
     "X-Ray, DynamoDB) over TLS with SigV4 and reaches nothing in a customer network; a VPC would add "
     "NAT or one interface endpoint per service without narrowing what it can reach, which its IAM "
-    "policy already limits."
+    "policy already limits. Placement in a VPC is opt-in (the rotator's vpc prop)."
+)
+# What Lambda does with the function's role to place it in a VPC (the
+# actions of AWSLambdaVPCAccessExecutionRole, without its log statements).
+VPC_ACCESS_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
 )
 
 
@@ -121,7 +136,11 @@ class CertrotorFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             environment=environment,
+            vpc=settings.vpc,
+            vpc_subnets=settings.vpc_subnets,
         )
+        if settings.vpc is not None:
+            self._allow_vpc_placement()
         NagSuppressions.add_resource_suppressions(
             self.role.node.find_child("DefaultPolicy"),
             [
@@ -144,10 +163,36 @@ class CertrotorFunction(Construct):
                 }
             ],
         )
-        accept(self.function, ["LambdaInsideVPC"], NOT_IN_VPC_REASON)
+        if settings.vpc is None:
+            accept(self.function, ["LambdaInsideVPC"], NOT_IN_VPC_REASON)
         if isinstance(dead_letter, str):
             accept(self.function, ["LambdaDLQ"], dead_letter)
         accept_default_policy(self.role)
+
+    def _allow_vpc_placement(self) -> None:
+        """The network-interface actions Lambda takes with the role, in a
+        policy of their own (their ``*`` is no other statement's), in place
+        before the function."""
+        policy = iam.Policy(
+            self,
+            "VpcAccess",
+            roles=[self.role],
+            statements=[iam.PolicyStatement(actions=list(VPC_ACCESS_ACTIONS), resources=["*"])],
+        )
+        self.function.node.add_dependency(policy)
+        accept_inline_policy(policy)
+        NagSuppressions.add_resource_suppressions(
+            policy,
+            [
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "Lambda creates, describes and deletes the function's network interfaces in the "
+                    "configured subnets with the role; the EC2 Describe actions support no resource-level "
+                    "permission, and the interfaces do not exist before Lambda creates them.",
+                    "appliesTo": ["Resource::*"],
+                }
+            ],
+        )
 
     def add_to_policy(self, statement: iam.PolicyStatement) -> None:
         """Allow the function one more thing (identity policy on its role)."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_acmpca as acmpca
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
@@ -224,6 +225,10 @@ class CertificateRotator(Construct):
         monitor begins the rotation and advances it on every run, stopping
         before ``until`` ("move" or "prune") when given. ``certrotor ca
         status`` shows it; ``certrotor ca pause`` / ``rollback`` still apply.
+    :param vpc: run the functions in this VPC (opt-in; default outside any
+        VPC). Its subnets need a route to the AWS APIs the functions call
+        (NAT, or interface endpoints: docs/DEPLOY.md lists them).
+    :param vpc_subnets: the subnets of ``vpc`` (default its private subnets).
     """
 
     def __init__(
@@ -252,6 +257,8 @@ class CertificateRotator(Construct):
         trust_reader_role_arns: Sequence[str] = (),
         set_name_prefix: str = "",
         ca_rotation: CaRotationTarget | None = None,
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         check_rotator_id(rotator_id)
@@ -306,6 +313,8 @@ class CertificateRotator(Construct):
             log_retention=log_retention(log_retention_days),
             environment={ENV_CONFIG: _settings_json(self.config), ENV_CA_ARN: self.certificate_authority_arn},
             log_key=self.log_key,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
         )
         # Before the functions: the monitor's failed runs go to the alarm topic.
         self.monitoring = Monitoring(self, "Monitoring", config=self.config, topic=alarm_topic)

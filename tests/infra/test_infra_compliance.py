@@ -11,10 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import Aspects, CfnResource, Stack
-from aws_cdk.assertions import Annotations, Match
+from aws_cdk import App, Aspects, CfnResource, Environment, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 
+from certrotor.config import IssuerPolicy
+from certrotor_cdk import CertificateRotator
+from certrotor_cdk.compliance import compliance_packs
 from certrotor_cdk.constants import ROTATION_RESERVED_CONCURRENCY
 from certrotor_cdk.rekey import child_executions_nag
 from certrotor_cdk.rotator import TAGGED_RESOURCES_REGEX
@@ -25,6 +29,7 @@ NAG_RULE = Match.string_like_regexp(r"(AwsSolutions|HIPAA\.Security|NIST\.800\.5
 # harmless, and not ours to change.
 CFN_LINT_IGNORED = ["W3005"]
 STACKS = ["main", "created_ca", "platform", "default_app"]
+CA_ARN = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555"
 
 
 def shared(*rules: str) -> set[str]:
@@ -261,3 +266,81 @@ def test_every_function_has_reserved_concurrency(main: Any, default_app: Stack) 
     # About Private CA's 25 IssueCertificate TPS at the issuer's latency.
     issuer = default_app.certrotor.issuer.function  # type: ignore[attr-defined]
     assert issuer.node.default_child.reserved_concurrent_executions == 10
+
+
+@pytest.fixture(scope="module")
+def in_vpc(tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    """A rotator whose functions run in an (imported) VPC, with the issuer."""
+    app = App(outdir=str(tmp_path_factory.mktemp("vpc.out")))
+    stack = Stack(app, "InVpc", env=Environment(account="123456789012", region="us-east-1"))
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        availability_zones=["us-east-1a", "us-east-1b"],
+        private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+    )
+    CertificateRotator(
+        stack,
+        "Certificates",
+        certificate_authority=CA_ARN,
+        skip_bundling=True,
+        vpc=vpc,
+        issuer_policies=[IssuerPolicy(principal="arn:aws:iam::123456789012:role/batch-task", allowed_dns=("*.batch",))],
+    )
+    for pack in compliance_packs():
+        Aspects.of(app).add(pack)
+    app.synth()
+    return stack
+
+
+def test_functions_placed_in_a_vpc_pass_every_pack_without_the_vpc_suppression(in_vpc: Stack) -> None:
+    findings = [
+        *Annotations.from_stack(in_vpc).find_error("*", NAG_RULE),
+        *Annotations.from_stack(in_vpc).find_warning("*", NAG_RULE),
+    ]
+    suppressed = suppressed_rules(in_vpc)
+    vpc_access = {"AwsSolutions-IAM5", *INLINE}
+    for_vpc = {
+        **ROTATOR_SUPPRESSIONS,
+        **ISSUER_SUPPRESSIONS,
+        "Rotation/Function/Resource": {"AwsSolutions-L1", *shared("LambdaDLQ")},
+        "Monitor/Function/Resource": {"AwsSolutions-L1"},
+        "Issuer/Issuer/Function/Resource": {"AwsSolutions-L1", *shared("LambdaDLQ")},
+        "Rotation/VpcAccess/Resource": vpc_access,
+        "Monitor/VpcAccess/Resource": vpc_access,
+        "Issuer/Issuer/VpcAccess/Resource": vpc_access,
+    }
+    del for_vpc["CertificateSet[*]/PrivateKey/Resource"], for_vpc["CertificateSet[*]/ChainN/Resource"]
+
+    assert [(f.id, f.entry.data) for f in findings] == []
+    assert suppressed == for_vpc
+
+
+def test_functions_in_a_vpc_may_place_themselves_before_they_are_created(in_vpc: Stack) -> None:
+    template = Template.from_stack(in_vpc).to_json()["Resources"]
+    functions = {k: v for k, v in template.items() if v["Type"] == "AWS::Lambda::Function"}
+    policies = {k: v for k, v in template.items() if v["Type"] == "AWS::IAM::Policy" and "VpcAccess" in k}
+
+    assert len(functions) == 3
+    for function in functions.values():
+        config = function["Properties"]["VpcConfig"]
+        assert config["SubnetIds"] == ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+        assert len(config["SecurityGroupIds"]) == 1
+        assert [p for p in function["DependsOn"] if p in policies]
+    assert len(policies) == 3
+    for policy in policies.values():
+        assert policy["Properties"]["PolicyDocument"]["Statement"] == [
+            {
+                "Action": [
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSubnets",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:AssignPrivateIpAddresses",
+                    "ec2:UnassignPrivateIpAddresses",
+                ],
+                "Effect": "Allow",
+                "Resource": "*",
+            }
+        ]
