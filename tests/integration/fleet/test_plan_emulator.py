@@ -29,7 +29,18 @@ def fleet_config(count: int, **overrides: Any) -> dict[str, Any]:
 
 
 def test_local_provisioning_enables_each_sets_spread_schedule(emulator: Emulator, root_ca: LocalCA) -> None:
-    config: CertrotorConfig = load_config(fleet_config(2))
+    # Two sets whose names hash to different windows (two random names share
+    # one of the 168 windows of rate(30 days) about once in 168 draws).
+    data = fleet_config(8)
+    candidates = load_config(data)
+    first = candidates.sets[0]
+    second = next(
+        s
+        for s in candidates.sets[1:]
+        if deployed_schedule(s, candidates.expiry_alarm_days) != deployed_schedule(first, candidates.expiry_alarm_days)
+    )
+    data["sets"] = [entry for entry in data["sets"] if entry["name"] in (first.name, second.name)]
+    config: CertrotorConfig = load_config(data)
 
     env = provision(emulator, config, root_ca)
 
