@@ -42,18 +42,19 @@ class Machine:
             pacing,
         )
         self.started: list[str] = []
-        self.after_start: list[Any] = []
+        self.while_running: list[Any] = []
 
     def start(self, from_ca: str, reason: str) -> str | None:
         execution = self.rekey.start(from_ca, reason)
         if execution is not None:
             self.started.append(execution)
-            if self.after_start:
-                self.after_start.pop(0)()
         return execution
 
     def progress(self, execution: str) -> Any:
-        return self.rekey.progress(execution)
+        progress = self.rekey.progress(execution)
+        if progress.status == "RUNNING" and self.while_running:
+            self.while_running.pop(0)()
+        return progress
 
     def stop(self, execution: str) -> None:
         self.rekey.stop(execution)
@@ -102,13 +103,13 @@ def test_the_move_goes_through_the_re_key_state_machine_and_every_handshake_hold
 
 
 def test_a_pause_stops_the_execution_and_rotate_resumes_without_moving_a_set_twice(world: World) -> None:
-    # (one set at a time, a few seconds apart: the execution is still running when it is paused)
+    # (one set at a time, a few seconds apart: the execution runs for at least two seconds)
     machine = Machine(world, Pacing(concurrency=1, wait_seconds=3))
     rotation = through(world, machine, [])
     rotation.rotate(world.new_arn, until="move")
     _, overlap = world.fetch(world.names[0])
-    # Given another shell pauses as soon as the execution started
-    machine.after_start.append(lambda: world.rotation().pause())
+    # Given another shell pauses while the execution is seen running
+    machine.while_running.append(lambda: world.rotation().pause())
     with pytest.raises(Paused, match="stopped"):
         rotation.rotate(world.new_arn, until="prune")
     machine.rotations.wait(60)
