@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import ipaddress
 import os
 import ssl
 import tempfile
@@ -84,12 +83,6 @@ def client_context(trust_anchor_pem: str) -> ssl.SSLContext:
     return context
 
 
-def _server_hostname(name: str) -> str:
-    with contextlib.suppress(ValueError):
-        return str(ipaddress.ip_address(name))
-    return name
-
-
 def handshake_in_memory(key_pem: str, fullchain_pem: str, trust_anchor_pem: str, server_name: str) -> HandshakeResult:
     """Run a TLS handshake between an in-memory server and client.
 
@@ -99,7 +92,7 @@ def handshake_in_memory(key_pem: str, fullchain_pem: str, trust_anchor_pem: str,
     server_ctx = server_context(key_pem, fullchain_pem)
     client_ctx = client_context(trust_anchor_pem)
     client, _server = _shake(client_ctx, server_ctx, server_name, "as the server's")
-    return _result(client, "server")
+    return _result(client)
 
 
 def client_handshake_in_memory(key_pem: str, fullchain_pem: str, trust_anchor_pem: str) -> HandshakeResult:
@@ -115,7 +108,7 @@ def client_handshake_in_memory(key_pem: str, fullchain_pem: str, trust_anchor_pe
     client_ctx = client_context(server_root_pem)
     _load_client_identity(client_ctx, key_pem, fullchain_pem)
     _client, server = _shake(client_ctx, server_ctx, _THROWAWAY_NAME, "as the client's")
-    return _result(server, "client")
+    return _result(server)
 
 
 def mutual_handshake_in_memory(
@@ -127,9 +120,8 @@ def mutual_handshake_in_memory(
     _require_client_certificates(server_ctx, trust_anchor_pem)
     client_ctx = client_context(trust_anchor_pem)
     _load_client_identity(client_ctx, key_pem, fullchain_pem)
-    client, server = _shake(client_ctx, server_ctx, server_name, "on both ends")
-    _result(server, "client")
-    return _result(client, "server")
+    client, _server = _shake(client_ctx, server_ctx, server_name, "on both ends")
+    return _result(client)
 
 
 _THROWAWAY_NAME = "certrotor-handshake.invalid"
@@ -190,7 +182,7 @@ def _shake(
     """Both ends of a handshake through MemoryBIO pairs; BundleError names
     the side that refused and the role the certificate was proved in."""
     c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
-    client = client_ctx.wrap_bio(c_in, c_out, server_side=False, server_hostname=_server_hostname(server_name))
+    client = client_ctx.wrap_bio(c_in, c_out, server_side=False, server_hostname=server_name)
     server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
     ends = (("client", client), ("server", server))
     done = {"client": False, "server": False}
@@ -219,10 +211,12 @@ def _shake(
     return client, server
 
 
-def _result(end: ssl.SSLObject, peer: str) -> HandshakeResult:
+def _result(end: ssl.SSLObject) -> HandshakeResult:
+    """What `end` saw of its peer; both ends of a completed handshake hold a
+    peer certificate here (the server requires one whenever it is read)."""
     der = end.getpeercert(binary_form=True)
     if der is None:
-        raise BundleError(f"TLS handshake completed without a {peer} certificate")
+        raise BundleError("TLS handshake completed without a peer certificate")
     cert = x509.load_der_x509_certificate(der)
     cipher = end.cipher()
     return HandshakeResult(
