@@ -24,6 +24,9 @@ left behind: no combined.pem or cert.p12 (which hold the key) next to a
 key.pem that could not be written. A final name that exists but is not a
 regular file (a directory, a symbolic link) is refused before anything is
 written.
+
+POSIX only (containers): modes, owners, O_NOFOLLOW, O_CLOEXEC and
+O_DIRECTORY are relied on, never emulated.
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ def check_directory(path: Path) -> None:
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
     """Create `path` (it must not exist) holding `data` with `mode`, fsynced."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     descriptor = os.open(path, flags, mode)
     try:
         # The umask may have filtered `mode` (it cannot add bits); be exact.
@@ -201,7 +204,7 @@ def write_all_or_nothing(folder: Path, files: list[tuple[str, bytes, int]]) -> N
 def _sync_directory(path: Path) -> None:
     """Make the renames durable (a crash after this keeps the new names)."""
     with contextlib.suppress(OSError):
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(descriptor)
         finally:
@@ -253,7 +256,7 @@ def write_material(
         trust=folder / TRUST_FILE if trust_pem else None,
     )
     contents = []
-    if files.trust is not None and trust_pem:
+    if trust_pem:
         contents.append((TRUST_FILE, trust_pem.encode("ascii"), PUBLIC_MODE))
     contents += [
         (CERT_FILE, bundle.leaf_pem.encode("ascii"), PUBLIC_MODE),
