@@ -11,7 +11,7 @@ from certrotor.config import KeyAlgorithm
 from certrotor.errors import CapacityError, IntegrityError, NotIssuedError
 from certrotor.layout import LayoutSpec, Manifest, PartValue, SecretLayout, assemble, digest, split_bundle
 from certrotor.layout.manifest import INITIAL_VALUE, MAX_SUPERSEDED, SupersededRef, history_after
-from certrotor.layout.split import UNUSED_PART
+from certrotor.layout.split import UNUSED_PART, check_capacity
 from certrotor.pki.bundle import Bundle, cert_to_pem, fingerprint, parse_bundle
 from certrotor.pki.keys import PrivateKey, generate_key, key_to_pem
 
@@ -249,7 +249,7 @@ def test_a_manifest_whose_fingerprint_does_not_match_the_leaf_is_refused(ec_layo
     # Given a manifest naming another certificate's fingerprint
     manifest = _edited_manifest(ec_layout, fingerprint_sha256="00" * 32)
     # When / Then
-    with pytest.raises(IntegrityError, match="does not match the manifest's fingerprint"):
+    with pytest.raises(IntegrityError, match=r"^the leaf certificate does not match the manifest's fingerprint$"):
         assemble(manifest, VERSION, _read_back(ec_layout))
 
 
@@ -258,7 +258,7 @@ def test_a_manifest_carrying_another_leaf_is_refused(ec_layout: SecretLayout, is
     other = issue_set(generate_key(KeyAlgorithm.EC_P256))
     manifest = _edited_manifest(ec_layout, certificate=other.leaf_pem)
     # When / Then
-    with pytest.raises(IntegrityError, match="does not match the manifest's fingerprint"):
+    with pytest.raises(IntegrityError, match=r"^the leaf certificate does not match the manifest's fingerprint$"):
         assemble(manifest, VERSION, _read_back(ec_layout))
 
 
@@ -268,7 +268,7 @@ def test_a_manifest_with_a_corrupt_leaf_is_an_integrity_error(ec_layout: SecretL
     assert pem is not None
     manifest = _edited_manifest(ec_layout, certificate=pem[:100] + "!!!!" + pem[104:])
     # When / Then it is refused as a set that does not belong together
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityError, match=r"^the set's certificate text is malformed$"):
         assemble(manifest, VERSION, _read_back(ec_layout))
 
 
@@ -389,3 +389,15 @@ def test_the_oldest_superseded_entries_go_before_the_leaf_leaves_the_manifest(ec
 def test_a_malformed_superseded_list_is_an_integrity_error(ec_layout: SecretLayout, superseded: object) -> None:
     with pytest.raises(IntegrityError):
         Manifest.from_json(_edited_manifest(ec_layout, superseded=superseded))
+
+
+def test_a_key_exactly_at_the_limit_fits_and_one_character_over_is_refused(ec_set: tuple[str, Bundle]) -> None:
+    key_pem, _ = ec_set
+    size = len(key_pem)
+    check_capacity(LayoutSpec("team/web", 1, size), key_pem, [])
+    with pytest.raises(CapacityError) as refused:
+        check_capacity(LayoutSpec("team/web", 1, size - 1), key_pem, [])
+    assert str(refused.value) == (
+        f"set team/web: the private key PEM is {size} characters, over value_limit={size - 1}; "
+        "raise value_limit or use a smaller key algorithm"
+    )
