@@ -202,7 +202,7 @@ class SupersededRevoker:
                 if record.serial == current.serial:
                     raise IntegrityError(f"{name}: a record names the current serial {record.serial}; not revoking it")
                 finished = self._advance(name, key, record)
-                if finished.action not in ("revoked", "already revoked"):
+                if finished.action != "revoked":
                     outcomes.append(finished)
                     continue
             if not delivered:
