@@ -103,7 +103,7 @@ def test_a_common_name_outside_1_to_64_characters_is_refused(key: PrivateKey, co
 @pytest.mark.parametrize("text", ["hello", "", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"])
 def test_text_that_is_not_a_pem_csr_is_refused(text: str) -> None:
     # Given / When / Then
-    with pytest.raises(PolicyError, match="not a PEM certificate request"):
+    with pytest.raises(PolicyError, match=r"^not a PEM certificate request$"):
         parse_csr(text)
 
 
@@ -111,7 +111,7 @@ def test_a_pem_csr_with_a_corrupt_body_is_refused() -> None:
     # Given the right armour around bytes that are not DER
     text = "-----BEGIN CERTIFICATE REQUEST-----\nAAAAAAAA\n-----END CERTIFICATE REQUEST-----\n"
     # When / Then
-    with pytest.raises(PolicyError, match="not a PEM certificate request"):
+    with pytest.raises(PolicyError, match=r"^not a PEM certificate request$"):
         parse_csr(text)
 
 
@@ -119,7 +119,7 @@ def test_a_csr_with_a_flipped_signature_byte_is_refused(key: PrivateKey) -> None
     # Given a real CSR with one byte of its signature changed
     tampered = _with_flipped_signature_byte(build_csr(key, "web.example.test", ["web.example.test"]))
     # When / Then the proof of possession fails
-    with pytest.raises(PolicyError, match="signature is invalid"):
+    with pytest.raises(PolicyError, match=r"^CSR signature is invalid$"):
         parse_csr(tampered)
 
 
@@ -135,3 +135,41 @@ def test_a_csr_given_as_bytes_is_accepted(key: PrivateKey) -> None:
     # Given a CSR as bytes / When / Then
     csr = parse_csr(build_csr(key, "web.example.test", ["web.example.test"]).encode("ascii"))
     assert csr_names(csr).common_name == "web.example.test"
+
+
+def _padded_to(pem: str, size: int) -> str:
+    """The same CSR, with text before its armour (as PEM allows) making it `size` bytes."""
+    return "#" * (size - len(pem) - 1) + "\n" + pem
+
+
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_a_csr_of_exactly_the_size_limit_is_accepted(key: PrivateKey, as_bytes: bool) -> None:
+    # Given a real CSR padded to exactly MAX_CSR_BYTES
+    text = _padded_to(build_csr(key, "web.example.test", ["web.example.test"]), MAX_CSR_BYTES)
+    assert len(text) == MAX_CSR_BYTES
+    # When / Then it parses
+    csr = parse_csr(text.encode("ascii") if as_bytes else text)
+    assert csr_names(csr).common_name == "web.example.test"
+
+
+def test_a_csr_one_byte_over_the_size_limit_is_refused_by_its_size(key: PrivateKey) -> None:
+    text = _padded_to(build_csr(key, "web.example.test", ["web.example.test"]), MAX_CSR_BYTES + 1)
+    with pytest.raises(PolicyError) as caught:
+        parse_csr(text)
+    assert str(caught.value) == f"CSR too large: {MAX_CSR_BYTES + 1} bytes, at most 16384"
+
+
+def test_non_ascii_text_around_a_csr_is_tolerated(key: PrivateKey) -> None:
+    # Given a CSR pasted after a non-ASCII note, as a user might
+    text = "Zertifikatsanforderung f\u00fcr web \u2013 bitte signieren\n" + build_csr(
+        key, "web.example.test", ["web.example.test"]
+    )
+    # When / Then the note is ignored like any text outside the armour
+    assert csr_names(parse_csr(text)).common_name == "web.example.test"
+
+
+def test_non_ascii_text_inside_the_armour_is_not_a_csr(key: PrivateKey) -> None:
+    pem = build_csr(key, "web.example.test", ["web.example.test"])
+    text = pem.replace("\n", "\n\u00e9", 1)
+    with pytest.raises(PolicyError, match=r"^not a PEM certificate request$"):
+        parse_csr(text)

@@ -60,7 +60,7 @@ def test_two_generated_keys_differ() -> None:
 
 def test_an_unknown_algorithm_is_refused() -> None:
     # Given a name that is not a KeyAlgorithm / When / Then
-    with pytest.raises(ValueError, match="unsupported key algorithm"):
+    with pytest.raises(ValueError, match=r"^unsupported key algorithm 'DSA_1024'$"):
         generate_key("DSA_1024")  # type: ignore[arg-type]
 
 
@@ -77,7 +77,7 @@ def test_rsa_below_2048_bits_is_refused_naming_the_size() -> None:
     # Given a 1024-bit RSA key
     key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
     # When / Then it is refused, and the message says why
-    with pytest.raises(PolicyError, match=r"RSA 1024 bits, at least 2048"):
+    with pytest.raises(PolicyError, match=r"^weak key: RSA 1024 bits, at least 2048 required$"):
         check_key_strength(key.public_key())
 
 
@@ -85,7 +85,7 @@ def test_a_policy_cannot_lower_the_rsa_floor_below_2048() -> None:
     # Given a 1024-bit key and a policy asking for only 1024 bits
     key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
     # When / Then the floor of 2048 still applies
-    with pytest.raises(PolicyError, match="at least 2048"):
+    with pytest.raises(PolicyError, match=r"^weak key: RSA 1024 bits, at least 2048 required$"):
         check_key_strength(key, min_rsa_bits=1024)
 
 
@@ -93,7 +93,7 @@ def test_a_policy_can_raise_the_rsa_floor() -> None:
     # Given a 2048-bit key and a policy requiring 3072
     key = generate_key(KeyAlgorithm.RSA_2048)
     # When / Then it is refused against the policy's figure
-    with pytest.raises(PolicyError, match="at least 3072"):
+    with pytest.raises(PolicyError, match=r"^weak key: RSA 2048 bits, at least 3072 required$"):
         check_key_strength(key, min_rsa_bits=3072)
 
 
@@ -104,7 +104,7 @@ def test_a_curve_other_than_p256_or_p384_is_refused_naming_the_curve(
     # Given a key on a curve outside the default list
     key = ec.generate_private_key(curve)
     # When / Then it is refused, naming the curve
-    with pytest.raises(PolicyError, match=f"curve {curve.name} is not one of secp256r1, secp384r1"):
+    with pytest.raises(PolicyError, match=rf"^weak key: curve {curve.name} is not one of secp256r1, secp384r1$"):
         check_key_strength(key.public_key())
 
 
@@ -119,7 +119,7 @@ def test_a_key_type_other_than_rsa_or_ec_is_refused_by_the_strength_rule() -> No
     # Given an Ed25519 key
     key = ed25519.Ed25519PrivateKey.generate()
     # When / Then
-    with pytest.raises(PolicyError, match="unsupported key type"):
+    with pytest.raises(PolicyError, match=r"^unsupported key type Ed25519PrivateKey$"):
         check_key_strength(key)  # type: ignore[arg-type]
 
 
@@ -144,7 +144,7 @@ def test_garbage_is_refused_without_echoing_it() -> None:
         key_from_pem(garbage)
     # Then the message says what is wrong and holds none of the input
     message = str(refused.value)
-    assert "not a valid unencrypted PEM key" in message
+    assert message == "the private key is not a valid unencrypted PEM key"
     assert "c2VjcmV0" not in message
     assert refused.value.__cause__ is None
     assert refused.value.__suppress_context__
@@ -163,7 +163,7 @@ def test_a_truncated_real_key_is_refused_without_echoing_it() -> None:
 
 def test_non_ascii_text_is_refused_as_a_key() -> None:
     # Given text with characters PEM cannot hold / When / Then
-    with pytest.raises(PolicyError, match="not a valid unencrypted PEM key"):
+    with pytest.raises(PolicyError, match=r"^the private key is not a valid unencrypted PEM key$"):
         key_from_pem(f"{BEGIN}\nclé\n{END}\n")
 
 
@@ -176,7 +176,7 @@ def test_an_encrypted_key_is_refused() -> None:
         serialization.BestAvailableEncryption(b"pass phrase"),
     ).decode("ascii")
     # When / Then
-    with pytest.raises(PolicyError, match="not a valid unencrypted PEM key"):
+    with pytest.raises(PolicyError, match=r"^the private key is not a valid unencrypted PEM key$"):
         key_from_pem(pem)
 
 
@@ -192,7 +192,7 @@ def test_a_pem_key_of_another_type_is_refused() -> None:
         .decode("ascii")
     )
     # When / Then
-    with pytest.raises(PolicyError, match="unsupported private key type"):
+    with pytest.raises(PolicyError, match=r"^unsupported private key type Ed25519PrivateKey$"):
         key_from_pem(pem)
 
 
@@ -217,3 +217,45 @@ def test_a_public_key_matches_only_its_own_private_key() -> None:
     # When / Then
     assert public_key_matches(mine, mine.public_key())
     assert not public_key_matches(mine, other.public_key())
+
+
+def _rsa_public_key(bits: int, exponent: int = 65537) -> rsa.RSAPublicKey:
+    """An RSA public key of exactly `bits` bits; the strength rule reads only
+    the size and exponent, so the modulus need not be a product of primes."""
+    return rsa.RSAPublicNumbers(exponent, (1 << (bits - 1)) | 1).public_key()
+
+
+@pytest.mark.parametrize(
+    ("bits", "refusal"),
+    [
+        (2047, "weak key: RSA 2047 bits, at least 2048 required"),
+        (2048, None),
+        (4096, None),
+        (4097, "RSA key of 4097 bits: at most 4096 bits"),
+    ],
+)
+def test_rsa_sizes_at_the_limits(bits: int, refusal: str | None) -> None:
+    key = _rsa_public_key(bits)
+    if refusal is None:
+        check_key_strength(key)
+    else:
+        with pytest.raises(PolicyError, match=f"^{refusal}$"):
+            check_key_strength(key)
+
+
+@pytest.mark.parametrize("exponent", [3, 65535, 65539])
+def test_an_rsa_exponent_other_than_65537_is_refused_naming_it(exponent: int) -> None:
+    with pytest.raises(PolicyError, match=rf"^RSA public exponent {exponent}: only 65537 is accepted$"):
+        check_key_strength(_rsa_public_key(2048, exponent))
+
+
+def test_an_rsa_private_key_with_another_exponent_is_refused() -> None:
+    key = rsa.generate_private_key(public_exponent=3, key_size=2048)
+    with pytest.raises(PolicyError, match=r"^RSA public exponent 3: only 65537 is accepted$"):
+        check_key_strength(key)
+
+
+def test_a_policy_floor_above_2048_is_itself_the_boundary() -> None:
+    check_key_strength(_rsa_public_key(3072), min_rsa_bits=3072)
+    with pytest.raises(PolicyError, match=r"^weak key: RSA 3071 bits, at least 3072 required$"):
+        check_key_strength(_rsa_public_key(3071), min_rsa_bits=3072)
