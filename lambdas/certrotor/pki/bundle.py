@@ -268,7 +268,7 @@ def check_usage(bundle: Bundle, usage: Usage) -> None:
     if eku is not None:
         missing = _REQUIRED_EKU[usage] - set(eku)
         if missing and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in set(eku):
-            raise PolicyError(f"certificate's extended key usage lacks {', '.join(m._name for m in missing)}")
+            raise PolicyError(f"certificate's extended key usage lacks {', '.join(sorted(m._name for m in missing))}")
     try:
         key_usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
