@@ -518,6 +518,7 @@ class RotationService:
             raise RotationError(f"services not found: {', '.join(missing)} (redeploy_strict is set)")
 
 
-def _partition(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[1] if len(parts) > 1 and parts[1] else "aws"
+def _partition(ca_arn: str) -> str:
+    """The partition of a Private CA ARN ("arn:PARTITION:acm-pca:..."); the
+    config and a CA rotation accept only well-formed ones."""
+    return ca_arn.split(":")[1]

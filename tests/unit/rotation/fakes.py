@@ -87,6 +87,9 @@ class Write:
     secret: str
     version: str | None = None
     stage: str | None = None
+    # PutSecretValue's RotationToken (Secrets Manager checks it is the token
+    # of the rotation in progress).
+    rotation_token: str | None = None
 
 
 class FakeSecrets:
@@ -208,7 +211,7 @@ class FakeSecrets:
         secret = self._secret(secret_id)
         if self.before_put is not None:
             self.before_put(secret.name, version)
-        self.writes.append(Write("put", secret.name, version))
+        self.writes.append(Write("put", secret.name, version, rotation_token=rotation_token))
         stages = list(stages)
         if not CLIENT_REQUEST_TOKEN_LENGTH[0] <= len(version) <= CLIENT_REQUEST_TOKEN_LENGTH[1]:
             raise AwsError(f"PutSecretValue {secret.name}: ClientRequestToken must be 32 to 64 characters")
