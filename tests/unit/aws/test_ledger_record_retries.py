@@ -95,7 +95,7 @@ def test_a_cancellation_for_another_reason_is_an_error_at_once(
     with stub, pytest.raises(AwsError) as failed:
         ledger.record(ENTRY)
     assert not isinstance(failed.value, RetryableError)
-    assert str(failed.value).startswith("TransactWriteItems ledger: ")
+    assert str(failed.value) == "TransactWriteItems ledger: TransactionCanceledException"
     assert sleeps == []
 
 
@@ -104,7 +104,8 @@ def test_a_throttled_call_that_is_not_a_cancellation_is_not_retried_here(
 ) -> None:
     ledger, stub = stubbed
     stub.add_client_error("transact_write_items", "InternalServerError", response_meta={})
-    with stub, pytest.raises(AwsError):
+    with stub, pytest.raises(AwsError) as failed:
         ledger.record(ENTRY)
     stub.assert_no_pending_responses()
+    assert str(failed.value) == "TransactWriteItems ledger: InternalServerError"
     assert sleeps == []
