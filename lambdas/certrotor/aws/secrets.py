@@ -121,7 +121,7 @@ def _secret_info(resp: dict[str, Any], versions: dict[str, Any]) -> SecretInfo:
     return SecretInfo(
         arn=resp["ARN"],
         name=resp["Name"],
-        rotation_enabled=bool(resp.get("RotationEnabled", False)),
+        rotation_enabled=bool(resp.get("RotationEnabled")),
         versions={v: tuple(s) for v, s in versions.items()},
         tags={t["Key"]: t["Value"] for t in resp.get("Tags", [])},
         description=str(resp.get("Description", "")),
