@@ -91,9 +91,34 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def terminal_width(environ: Mapping[str, str] = os.environ) -> int:
+    """The width help is wrapped to, as shutil.get_terminal_size finds it
+    (COLUMNS, else the terminal on stdout, else 80)."""
+    try:
+        columns = int(environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter given the width, so that argparse does not
+    import shutil (and with it bz2 and lzma) for each add_argument: a
+    container start would pay that for help it never prints."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=terminal_width() - 2)  # argparse's own margin
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
+        formatter_class=_Formatter,
         usage=f"{PROG} --set NAME [options] [-- COMMAND [ARG ...]]",
         description="Fetch and verify a certrotor certificate set, write its files, then exec COMMAND.",
     )

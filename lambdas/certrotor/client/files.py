@@ -33,17 +33,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.hazmat.primitives import serialization
+from typing import TYPE_CHECKING
 
 from certrotor.errors import CertrotorError
 from certrotor.pki.bundle import Bundle
 from certrotor.pki.keys import key_from_pem
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.serialization import KeySerializationEncryption
 
 CERT_FILE = "cert.pem"
 CHAIN_FILE = "chain.pem"
@@ -54,6 +54,7 @@ PKCS12_FILE = "cert.p12"
 TRUST_FILE = "trust.pem"
 
 DIRECTORY_MODE = 0o700
+STAGING_PREFIX = ".staging-"
 SECRET_MODE = 0o400
 PUBLIC_MODE = 0o444
 # Bits that give the group or others any access to the directory.
@@ -161,6 +162,27 @@ def _check_target(path: Path) -> bool:
     return True
 
 
+def _make_staging(folder: Path) -> Path:
+    """A new directory in `folder`, 0700 (less any umask bits), with a name
+    nobody can guess or have taken (128 random bits): tempfile.mkdtemp's
+    guarantees without importing tempfile, shutil and their compression
+    modules at every container start."""
+    staging = folder / f"{STAGING_PREFIX}{os.urandom(16).hex()}"
+    os.mkdir(staging, DIRECTORY_MODE)
+    return staging
+
+
+def _remove_staging(staging: Path) -> None:
+    """Remove the staging directory and the files left in it, as many as
+    can be (it never holds a directory); failures are ignored: the write
+    itself has succeeded or failed by then."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(staging):
+            with contextlib.suppress(OSError):
+                os.unlink(staging / name)
+        os.rmdir(staging)
+
+
 def write_all_or_nothing(folder: Path, files: list[tuple[str, bytes, int]]) -> None:
     """Write every (name, data, mode) into `folder`, in order, or none of them.
 
@@ -170,7 +192,7 @@ def write_all_or_nothing(folder: Path, files: list[tuple[str, bytes, int]]) -> N
     targets = [folder / name for name, _, _ in files]
     existed = [_check_target(target) for target in targets]
     try:
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
+        staging = _make_staging(folder)
     except OSError as exc:
         raise MaterialDirectoryError(f"cannot write in {folder}: {exc.strerror}") from None
     replaced: list[int] = []
@@ -198,7 +220,7 @@ def write_all_or_nothing(folder: Path, files: list[tuple[str, bytes, int]]) -> N
                     os.unlink(targets[index])
         raise
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove_staging(staging)
 
 
 def _sync_directory(path: Path) -> None:
@@ -213,9 +235,11 @@ def _sync_directory(path: Path) -> None:
 
 def pkcs12_bytes(key_pem: str, bundle: Bundle, password: bytes | None, name: str = "certrotor") -> bytes:
     """PKCS#12 of the key, leaf and chain; encrypted only when a password is given."""
-    from cryptography.hazmat.primitives.serialization import pkcs12 as pkcs12_format  # only with --pkcs12
+    # Only with --pkcs12: the serialization package is slow to import.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12 as pkcs12_format
 
-    encryption: serialization.KeySerializationEncryption = (
+    encryption: KeySerializationEncryption = (
         serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     )
     return pkcs12_format.serialize_key_and_certificates(

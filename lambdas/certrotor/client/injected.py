@@ -69,9 +69,9 @@ def trust_from_env(environ: Mapping[str, str]) -> str | None:
     """The anchors of the injected trust secret as PEM; None when it is not
     injected, "" when the stack has not published it yet. A malformed value
     is an IntegrityError."""
-    from certrotor.services.trust import trust_pem_of
-
     value = environ.get(TRUST_VARIABLE)
     if value is None:
         return None
+    from certrotor.services.trust import trust_pem_of
+
     return trust_pem_of(value)

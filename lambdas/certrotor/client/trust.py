@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from certrotor.client.fetch import utc_now, verify_fetched
 from certrotor.errors import AwsError, BundleError
 from certrotor.layout import AssembledSet
 from certrotor.pki.bundle import cert_to_pem, parse_certificates
-from certrotor.ports import SecretValue
-from certrotor.services.reader import SetReader
-from certrotor.services.trust import trust_pem_of
 from certrotor.services.verify import VerifiedSet
+
+if TYPE_CHECKING:
+    from certrotor.ports import SecretValue
+    from certrotor.services.reader import SetReader
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ def fetch_trusted(
     """Read the set and its trust bundle, and verify: to `anchor_pem` if
     given, else to the trust bundle, else (no bundle published) to the
     chain's own top certificate."""
+    from certrotor.services.trust import trust_pem_of  # AWS mode only: env mode needs none of it at start
+
     at = now or utc_now()
     assembled = reader.read(name, manifest_value=manifest_value, with_trust=True)
     trust_name = assembled.manifest.trust

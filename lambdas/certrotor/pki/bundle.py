@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives._serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certrotor.errors import BundleError, PolicyError
@@ -29,7 +29,7 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 def cert_to_pem(cert: x509.Certificate) -> str:
-    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    return cert.public_bytes(Encoding.PEM).decode("ascii")
 
 
 def certs_to_pem(certs: Sequence[x509.Certificate]) -> str:
@@ -48,7 +48,7 @@ def parse_certificates(pem: str) -> list[x509.Certificate]:
 
 def fingerprint(cert: x509.Certificate) -> str:
     """SHA-256 of the DER certificate, lowercase hex."""
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
 
 
 def serial_hex(cert: x509.Certificate) -> str:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives import serialization
+# Not `cryptography.hazmat.primitives.serialization`: importing that package
+# also loads its SSH key support and bcrypt, a sixth of certrotor-fetch's
+# start in env mode, for nothing a set needs. These are the very objects that
+# package exports (tests/unit/client/test_env_mode_imports.py checks it).
+from cryptography.hazmat.bindings._rust import openssl as _rust_openssl
+from cryptography.hazmat.primitives._serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from certrotor.errors import PolicyError
 from certrotor.names import KeyAlgorithm
+
+load_pem_private_key = _rust_openssl.keys.load_pem_private_key
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
@@ -38,16 +45,16 @@ def generate_key(algorithm: KeyAlgorithm) -> PrivateKey:
 def key_to_pem(key: PrivateKey) -> str:
     """PKCS#8 PEM, unencrypted: Secrets Manager and KMS protect it at rest."""
     return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+        Encoding.PEM,
+        PrivateFormat.PKCS8,
+        NoEncryption(),
     ).decode("ascii")
 
 
 def key_from_pem(pem: str) -> PrivateKey:
     """Load a PEM private key; refuses any type other than RSA or EC."""
     try:
-        key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+        key = load_pem_private_key(pem.encode("ascii"), password=None)
     except (ValueError, TypeError, UnicodeEncodeError):
         # The parser's message may echo input; never let key text reach a log.
         raise PolicyError("the private key is not a valid unencrypted PEM key") from None
@@ -87,6 +94,6 @@ def check_key_strength(
 
 def public_key_matches(private_key: PrivateKey, public_key: PublicKey) -> bool:
     """True when the public key is the private key's own."""
-    spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    der = serialization.Encoding.DER
+    spki = PublicFormat.SubjectPublicKeyInfo
+    der = Encoding.DER
     return bool(private_key.public_key().public_bytes(der, spki) == public_key.public_bytes(der, spki))

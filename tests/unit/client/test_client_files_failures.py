@@ -122,13 +122,15 @@ def test_the_staging_directory_is_hidden_inside_the_target_and_removed(tmp_path:
 
 
 def test_a_staging_directory_that_cannot_be_made_is_reported(tmp_path: Path, monkeypatch) -> None:
-    def refuse(**_: Any) -> str:
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(files_module.tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(
+        files_module.os,
+        "mkdir",
+        failing_on(os.mkdir, lambda p, *a, **k: ".staging-" in str(p), PermissionError(13, "Permission denied")),
+    )
     with pytest.raises(MaterialDirectoryError) as failed:
         write_atomically(tmp_path / "a.pem", b"a", 0o444)
     assert str(failed.value) == f"cannot write in {tmp_path}: Permission denied"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_staging_directory_that_cannot_be_removed_does_not_fail_the_write(tmp_path: Path, monkeypatch) -> None:
