@@ -256,14 +256,16 @@ class CaRotation:
                 return state
             if stage in ("done", ROLLED_BACK, "rolling_back") or stage == until:
                 return state
+            # A pass records each set's progress in the trust document: the
+            # state loaded before it is stale, so it is loaded again.
             if stage == "trust":
                 if state.get("trust_changed") and not self._pass(state, "refresh", None, budget):
-                    return state
-                self._advance(state, "move")
+                    break
+                self._advance(self._load()[1], "move")
             elif stage == "move":
                 if not self._pass(state, "move", state["to"], budget):
-                    return state
-                self._advance(state, "prune")
+                    break
+                self._advance(self._load()[1], "prune")
             elif stage == "prune":
                 self._stage_prune()
             else:
