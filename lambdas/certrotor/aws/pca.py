@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from certrotor.aws.clients import default_client
 from certrotor.aws.errors import aws_call, error_code, translate
-from certrotor.errors import AwsError, DeadlineError, NotReadyError, ThrottledError
+from certrotor.errors import DeadlineError, NotReadyError, ThrottledError
 from certrotor.ports import IDEMPOTENCY_TOKEN_LENGTH, IssuedCertificate, idempotency_token
 
 __all__ = ["Backoff", "IssuedCertificate", "PrivateCA", "idempotency_token"]
@@ -26,7 +26,7 @@ class Backoff:
     factor: float = 2.0
     cap: float = 4.0
 
-    def delays(self) -> Any:
+    def delays(self) -> Iterator[float]:
         delay = self.first
         while True:
             yield delay
@@ -109,15 +109,15 @@ class PrivateCA:
         `remaining_seconds` is the caller's budget (in Lambda, the remaining
         time less a margin); a delay never overruns it.
         """
-        for delay in self._backoff.delays():
+        delays = self._backoff.delays()
+        while True:
             try:
                 return self.get(certificate_arn)
             except (NotReadyError, ThrottledError):
                 left = remaining_seconds()
                 if left <= 0:
                     raise DeadlineError(f"certificate {certificate_arn} not issued within the time left") from None
-                self._sleep(min(delay, left))
-        raise AwsError("unreachable")  # pragma: no cover
+                self._sleep(min(next(delays), left))
 
     def revoke(self, certificate_serial: str, reason: str = "UNSPECIFIED") -> bool:
         """RevokeCertificate; False when the CA had already revoked it."""

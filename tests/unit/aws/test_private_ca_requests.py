@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import Stubber
 
 from certrotor.aws.pca import Backoff, PrivateCA
-from certrotor.errors import DeadlineError
+from certrotor.errors import AwsError, DeadlineError
 
 CA_ARN = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555"
 CERT_ARN = CA_ARN + "/certificate/abc"
@@ -129,3 +129,21 @@ def test_a_wait_with_time_left_sleeps_the_backoff_then_answers() -> None:
     with stub:
         assert ca.wait(CERT_ARN, remaining_seconds=lambda: 0.4).certificate_pem == "LEAF"
     assert slept == [0.25, 0.4]
+
+
+def test_refusals_name_the_call_that_failed() -> None:
+    ca, stub, _ = stubbed()
+    stub.add_client_error("describe_certificate_authority", "AccessDeniedException")
+    stub.add_client_error("get_certificate_authority_certificate", "ResourceNotFoundException")
+    stub.add_response("describe_certificate_authority", DESCRIPTION, None)
+    stub.add_client_error("issue_certificate", "LimitExceededException")
+    with stub:
+        with pytest.raises(AwsError) as described:
+            ca.describe()
+        with pytest.raises(AwsError) as chained:
+            ca.ca_certificate_chain()
+        with pytest.raises(AwsError) as issued:
+            ca.issue(CSR, 30, TEMPLATE, "t")
+    assert str(described.value) == "DescribeCertificateAuthority: AccessDeniedException"
+    assert str(chained.value) == "GetCertificateAuthorityCertificate: not found (ResourceNotFoundException)"
+    assert str(issued.value) == "IssueCertificate: LimitExceededException"
