@@ -129,7 +129,8 @@ class Ledger:
         # then (TransactionConflict, which botocore does not retry). The
         # certificate is already paid for: retry here so it is recorded, and
         # answer "try again" (not an error) if it still is not.
-        for attempt in range(RECORD_ATTEMPTS):
+        attempt = 0
+        while True:
             try:
                 self._client.transact_write_items(TransactItems=items)
                 return True
@@ -143,7 +144,7 @@ class Ledger:
                 if attempt + 1 == RECORD_ATTEMPTS:
                     raise RetryableError("TransactWriteItems ledger: transaction conflicts persisted") from exc
                 time.sleep(0.05 * 2**attempt * (0.5 + random.random()))
-        return True  # pragma: no cover - the loop always returns or raises
+                attempt += 1
 
     def count(self, ca_arn: str) -> int:
         """Certificates recorded for the CA: the sum of its counter shards

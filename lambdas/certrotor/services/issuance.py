@@ -85,9 +85,10 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _partition(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[1] if len(parts) > 1 and parts[1] else "aws"
+def _partition(ca_arn: str) -> str:
+    """The partition of a Private CA ARN ("arn:PARTITION:acm-pca:..."); the
+    config accepts only well-formed ones."""
+    return ca_arn.split(":")[1]
 
 
 class CertificateIssuer:
