@@ -89,14 +89,14 @@ def test_csr_names_of_a_csr_without_a_cn_has_an_empty_cn(key: PrivateKey) -> Non
 
 def test_a_csr_needs_a_name(key: PrivateKey) -> None:
     # Given no DNS names and no IPs / When / Then
-    with pytest.raises(ValueError, match="at least one DNS name or IP address"):
+    with pytest.raises(ValueError, match=r"^a CSR needs at least one DNS name or IP address$"):
         build_csr(key, "web.example.test", [], [])
 
 
 @pytest.mark.parametrize("common_name", ["", "a" * 65])
 def test_a_common_name_outside_1_to_64_characters_is_refused(key: PrivateKey, common_name: str) -> None:
     # Given a CN RFC 5280's ub-common-name does not allow / When / Then
-    with pytest.raises(ValueError, match="1-64 characters"):
+    with pytest.raises(ValueError, match=r"^common name must be 1-64 characters$"):
         build_csr(key, common_name, ["web.example.test"])
 
 
@@ -173,3 +173,31 @@ def test_non_ascii_text_inside_the_armour_is_not_a_csr(key: PrivateKey) -> None:
     text = pem.replace("\n", "\n\u00e9", 1)
     with pytest.raises(PolicyError, match=r"^not a PEM certificate request$"):
         parse_csr(text)
+
+
+@pytest.mark.parametrize("common_name", ["a", "a" * 63, "a" * 64])
+def test_a_common_name_of_1_to_64_characters_is_built(key: PrivateKey, common_name: str) -> None:
+    csr = parse_csr(build_csr(key, common_name, ["web.example.test"]))
+    assert csr_names(csr).common_name == common_name
+
+
+@pytest.mark.parametrize(("dns", "ips"), [(["web.example.test"], []), ([], ["10.0.0.1"])])
+def test_one_dns_name_or_one_ip_address_is_enough(key: PrivateKey, dns: list[str], ips: list[str]) -> None:
+    assert csr_names(parse_csr(build_csr(key, "web.example.test", dns, ips))) == Names(
+        "web.example.test", tuple(dns), tuple(ips)
+    )
+
+
+def test_the_subject_alternative_names_are_not_critical(key: PrivateKey) -> None:
+    # RFC 5280 4.2.1.6: SANs are critical only when the subject is empty
+    csr = parse_csr(build_csr(key, "web.example.test", ["web.example.test"]))
+    assert csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).critical is False
+
+
+@pytest.mark.parametrize("algorithm", [KeyAlgorithm.EC_P256, KeyAlgorithm.EC_P384, KeyAlgorithm.RSA_2048])
+def test_the_same_inputs_build_the_same_bytes(algorithm: KeyAlgorithm) -> None:
+    # A retried createSecret must send Private CA a byte-identical request
+    key = generate_key(algorithm)
+    first = build_csr(key, "web.example.test", ["web.example.test"], ["10.0.0.1"])
+    assert build_csr(key, "web.example.test", ["web.example.test"], ["10.0.0.1"]) == first
+    assert parse_csr(first).signature_hash_algorithm.name == "sha256"  # type: ignore[union-attr]

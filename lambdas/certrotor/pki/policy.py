@@ -257,8 +257,9 @@ def _labels(name: str) -> list[str] | None:
     """The labels of a DNS name (a leading "*" kept), or None if not a name."""
     # ASCII first: lower() maps some non-ASCII letters onto ASCII ones (the
     # Kelvin sign becomes "k"), and the name issued must be the name checked.
-    if not name or len(name) > 253 or name.endswith(".") or not name.isascii():
+    if not name or len(name) > 253 or not name.isascii():
         return None
+    # An empty label (a trailing dot, "a..b") fails the label rule below.
     labels = name.lower().split(".")
     for index, label in enumerate(labels):
         if label == "*" and index == 0 and len(labels) > 2:

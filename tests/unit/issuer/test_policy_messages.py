@@ -363,7 +363,17 @@ def test_a_label_of_up_to_63_characters_is_a_label(length: int, allowed: bool) -
 
 
 @pytest.mark.parametrize(
-    "name", ["", "orders.internal.", "-a.svc.internal", "a-.svc.internal", "a_b.svc.internal", "a..internal"]
+    "name",
+    [
+        "",
+        "orders.internal.",
+        "-a.svc.internal",
+        "a-.svc.internal",
+        "a_b.svc.internal",
+        "a..internal",
+        "*.a_b.internal",
+        "*.svc.internal.",
+    ],
 )
 def test_text_that_is_not_a_dns_name_is_never_allowed(name: str) -> None:
     assert _labels(name) is None
