@@ -16,6 +16,7 @@ from certrotor.local.ca import LocalCA
 from certrotor.pki.bundle import (
     CLOCK_SKEW,
     Bundle,
+    cert_to_pem,
     check_chain,
     check_key_matches,
     check_names,
@@ -87,7 +88,7 @@ def test_a_foreign_root_in_the_bundle_is_counted(
     assert _refusal(BundleError, lambda: order_bundle(certs)) == "expected exactly one leaf certificate, found 2"
 
 
-def test_certificates_off_the_leafs_path_are_counted(
+def test_a_second_chain_in_the_bundle_is_a_second_leaf(
     root_ca: LocalCA, intermediate_ca: LocalCA, leaf_key: PrivateKey
 ) -> None:
     # Given a leaf, its intermediate and root, plus a root that signed the
@@ -106,6 +107,36 @@ def test_certificates_off_the_leafs_path_are_counted(
         lambda: order_bundle([leaf, intermediate_ca.certificate, cross.certificate, other.certificate]),
     )
     assert refusal == "expected exactly one leaf certificate, found 2"
+
+
+def test_a_reissued_root_beside_the_root_is_off_the_leafs_path(
+    issue_set: IssueSet, leaf_key: PrivateKey, root_ca: LocalCA
+) -> None:
+    # Given the root and a re-issued root (same name and key): each signs the
+    # other, so neither is a leaf, and the path ends at the first self-signed one
+    now = _now()
+    reissued = (
+        x509.CertificateBuilder()
+        .subject_name(root_ca.certificate.subject)
+        .issuer_name(root_ca.certificate.subject)
+        .public_key(root_ca.key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=400))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(root_ca.key, hashes.SHA256())
+    )
+    good = issue_set(leaf_key)
+    refusal = _refusal(BundleError, lambda: order_bundle([good.leaf, *good.chain, reissued]))
+    assert refusal == "1 certificate(s) do not belong to the leaf's chain"
+
+
+def test_chain_pem_parses_back_to_the_same_certificates(issue_set: IssueSet, leaf_key: PrivateKey) -> None:
+    bundle = issue_set(leaf_key)
+    assert parse_certificates(bundle.chain_pem) == list(bundle.chain)
+    # chain.pem is the issuers' PEM blocks back to back, nothing between them
+    assert bundle.chain_pem == "".join(cert_to_pem(cert) for cert in bundle.chain)
+    assert parse_certificates(bundle.fullchain_pem) == [bundle.leaf, *bundle.chain]
 
 
 def test_a_bundle_stops_at_the_self_signed_root(

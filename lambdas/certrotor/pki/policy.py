@@ -229,7 +229,7 @@ def check_contents(csr: x509.CertificateSigningRequest) -> None:
         raise RequestRefused(Rule.SUBJECT_NOT_ALLOWED, "the CSR's subject may hold one common name and nothing else")
     for attribute in attributes:
         # RFC 5280 appendix A.1: ub-common-name is 64; an empty CN names nothing.
-        value = attribute.value if isinstance(attribute.value, str) else ""
+        value = str(attribute.value)  # a parsed common name is always text
         if not value.strip() or len(value) > MAX_COMMON_NAME:
             raise RequestRefused(
                 Rule.SUBJECT_NOT_ALLOWED, f"the CSR's common name must be 1-{MAX_COMMON_NAME} characters"

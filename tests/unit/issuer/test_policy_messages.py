@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from certrotor.config import IssuerPolicy, KeyAlgorithm, Usage
 from certrotor.pki.csr import Names, build_csr
@@ -274,6 +274,12 @@ def test_any_other_extension_is_refused_by_name(extension: x509.ExtensionType, n
         "extension_not_allowed",
         f"the CSR may not carry the {name} extension",
     )
+
+
+def test_a_csr_with_a_malformed_extension_is_refused() -> None:
+    garbage = x509.UnrecognizedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x00\x01")
+    csr = _csr([_cn("orders.internal")], sans=(), extra=[garbage])
+    assert refusal(lambda: check_contents(csr)) == ("not_pem", "the CSR's extensions are malformed or repeated")
 
 
 def test_a_csr_asking_to_be_a_ca_is_refused_as_such() -> None:
