@@ -430,7 +430,7 @@ class CaRotation:
                 f"{step}: no re-key state machine; rotating set by set "
                 f"(at most {self._parallel} at once, {self._min_interval:g} s apart)"
             )
-            self._each_set(state, step, lambda name: self._move_one(name, to_arn, from_arn))
+            self._each_set(state, step, lambda name: self._move_one(name, to_arn))
             return
         self._say(f"{step}: through the re-key state machine {rekey.state_machine} (sets issued by {from_arn})")
         for name in self._sets:
@@ -538,7 +538,7 @@ class CaRotation:
     def _refresh_one(self, name: str) -> str:
         return self._start(name)
 
-    def _move_one(self, name: str, to_arn: str, from_arn: str) -> str | None:
+    def _move_one(self, name: str, to_arn: str) -> str | None:
         """Point the set at `to_arn` and rotate it, unless its current
         certificate already comes from there (a resumed run)."""
         self._ports.secrets.tag(name, TAG_CA, to_arn)

@@ -375,3 +375,11 @@ def test_a_set_still_pending_is_reported_with_the_pending_version(world: World, 
         "fix it and resume with certrotor ca rotate"
     )
     assert world.clock.sleeps == [2.0] * 450
+
+
+def test_a_set_that_records_no_redeploy_is_settled_once_nothing_is_pending(world: World, rekey: Rekey) -> None:
+    rekey.polls = 0
+    world.trigger.redeploy = None
+    assert rotation(world, rekey).rotate(SHARED)["stage"] == "done"
+    assert world.clock.sleeps == []
+    assert [e for e in world.events if e[0] == "describe"] == [("describe", A), ("describe", B)]

@@ -614,3 +614,12 @@ def test_a_start_after_waiting_for_a_running_rotation_is_paced_from_then(world: 
     world.trigger.running[A] = "r" * 36
     world.rotation(min_interval=0.25).rotate(SHARED)
     assert world.clock.sleeps == [0.25]
+
+
+def test_a_resumed_rotation_is_recorded_as_not_paused(world: World) -> None:
+    world.rotation().rotate(NEW, until="trust")
+    world.rotation().pause()
+    state = world.rotation().rotate(NEW, until="trust")
+    assert state["paused"] is False
+    status = world.rotation().status()
+    assert status is not None and status["paused"] is False
