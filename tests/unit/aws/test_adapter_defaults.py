@@ -14,10 +14,12 @@ from certrotor.aws.ecs import EcsServices
 from certrotor.aws.pca import PrivateCA
 from certrotor.aws.rotation_trigger import SecretsManagerRotationTrigger
 from certrotor.aws.secrets import SecretStore
-from certrotor.errors import AwsError, NotFoundError
+from certrotor.errors import AwsError, IntegrityError, NotFoundError
+from certrotor.ports import SecretValue
 
 V1 = "a1b2c3d4-0000-4000-8000-000000000001"
 V2 = "a1b2c3d4-0000-4000-8000-000000000002"
+ROTATION_TOKEN = "rotation-token-" + "0" * 40
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tls/web-AbCdEf"
 
 
@@ -122,3 +124,61 @@ def test_a_missing_secret_described_is_not_found() -> None:
         stub.add_client_error("describe_secret", "ResourceNotFoundException")
         with pytest.raises(NotFoundError):
             SecretStore(client).describe("tls/web")
+
+
+def test_a_version_is_written_with_its_token_value_stages_and_rotation_token() -> None:
+    client = secrets_client()
+    with Stubber(client) as stub:
+        stub.add_response(
+            "put_secret_value",
+            {},
+            {"SecretId": "tls/web", "ClientRequestToken": V1, "SecretString": "text", "VersionStages": ["AWSPENDING"]},
+        )
+        stub.add_response(
+            "put_secret_value",
+            {},
+            {
+                "SecretId": "tls/web",
+                "ClientRequestToken": V2,
+                "SecretString": "text",
+                "VersionStages": ["AWSCURRENT", "X"],
+                "RotationToken": ROTATION_TOKEN,
+            },
+        )
+        SecretStore(client).put("tls/web", "text", V1)
+        SecretStore(client).put("tls/web", "text", V2, ("AWSCURRENT", "X"), rotation_token=ROTATION_TOKEN)
+        stub.assert_no_pending_responses()
+
+
+def test_another_value_under_an_existing_version_is_an_integrity_error() -> None:
+    client = secrets_client()
+    with Stubber(client) as stub:
+        stub.add_client_error("put_secret_value", "ResourceExistsException")
+        stub.add_client_error("put_secret_value", "LimitExceededException")
+        with pytest.raises(IntegrityError) as conflict:
+            SecretStore(client).put("tls/web", "text", V1)
+        assert str(conflict.value) == f"tls/web already holds a different value for version {V1}"
+        assert refused(lambda: SecretStore(client).put("tls/web", "text", V1)) == (
+            "PutSecretValue tls/web: LimitExceededException"
+        )
+
+
+def test_a_version_token_botocore_refuses_is_named_without_the_value() -> None:
+    client = secrets_client()
+    with Stubber(client) as stub:
+        stub.add_response("put_secret_value", {}, None)
+        message = refused(lambda: SecretStore(client).put("tls/web", "secret text", "short"))
+    assert message == "PutSecretValue tls/web: invalid parameters (ParamValidationError)"
+
+
+def test_a_value_is_read_by_version_or_stage_and_errors_name_the_secret() -> None:
+    client = secrets_client()
+    answer = {"Name": "tls/web", "SecretString": "text", "VersionId": V1, "VersionStages": ["AWSPENDING"]}
+    with Stubber(client) as stub:
+        stub.add_response("get_secret_value", answer, {"SecretId": "tls/web", "VersionId": V1})
+        stub.add_response("get_secret_value", answer, {"SecretId": "tls/web", "VersionStage": "AWSPENDING"})
+        stub.add_client_error("get_secret_value", "ResourceNotFoundException")
+        store = SecretStore(client)
+        assert store.get("tls/web", version=V1) == SecretValue("tls/web", "text", V1, ("AWSPENDING",))
+        assert store.get("tls/web", stage="AWSPENDING").version == V1
+        assert refused(lambda: store.get("tls/web")) == "GetSecretValue tls/web: not found (ResourceNotFoundException)"
