@@ -77,6 +77,7 @@ bench: $(STAMP)
 	$(PY) bench/cold_start.py
 	$(PY) bench/container_start.py
 	$(PY) bench/issuance.py
+	$(PY) bench/ledger_contention.py
 	$(PY) bench/reload.py
 
 # Mutation testing of the core (outside CI: tens of minutes). Ends with the
