@@ -15,8 +15,8 @@ from certrotor.local.gateway import IssuerGateway
 
 from .test_issuer_csr import csr_for, issued, ledger
 
-CLIENTS = 8
-PER_CLIENT = 3
+CLIENTS = 6
+PER_CLIENT = 2
 
 
 def issue_concurrently(orders: FunctionUrlClient, prefix: str) -> list[tuple[int, str]]:
@@ -45,7 +45,7 @@ def test_concurrent_issuances_through_transaction_conflicts_are_all_recorded_onc
     gateway: IssuerGateway, orders: FunctionUrlClient, conflicts: TransactionConflicts, cancelled_at_least: int
 ) -> None:
     # Given DynamoDB cancelling conflicting transactions
-    # When eight clients issue three certificates each at once
+    # When six clients issue two certificates each at once
     with conflicts:
         results = issue_concurrently(orders, "c")
 
