@@ -456,3 +456,21 @@ def test_a_decision_carries_the_normalised_request_and_its_terms() -> None:
     assert (decision.caller, decision.policy, decision.validity_days) == (ORDERS, policy, 7)
     assert decision.key == "EC secp384r1"
     assert decision.usage is Usage.CLIENT
+
+
+def test_a_decision_holds_the_ca_mode_to_its_limit() -> None:
+    pem = build_csr(generate_key(KeyAlgorithm.EC_P256), "a.svc.internal", ["a.svc.internal"])
+    assert decide(POLICY, ORDERS, pem, 8, CA_NOT_AFTER, NOW).validity_days == 8
+    assert refusal(lambda: decide(POLICY, ORDERS, pem, 8, CA_NOT_AFTER, NOW, short_lived_ca=True)) == (
+        "validity_exceeds_ca",
+        "the CA is in short-lived mode and issues at most 7 days",
+    )
+
+
+def test_a_principal_that_is_not_a_full_arn_matches_no_policy() -> None:
+    odd = caller_from_arn("arn:odd")
+    assert odd == Caller("arn:odd", None, "arn:odd")
+    assert refusal(lambda: select_policy([POLICY], odd, home_account="123456789012")) == (
+        "unknown_principal",
+        "arn:odd has no issuer policy",
+    )
