@@ -57,6 +57,7 @@ class _Secret:
     rotation_enabled: bool
     versions: dict[str, _Version] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    description: str = ""
 
     def holder_of(self, stage: str) -> str | None:
         return next((v for v, version in self.versions.items() if stage in version.stages), None)
@@ -108,12 +109,25 @@ class FakeSecrets:
 
     # -- setting up the world (not recorded) -----------------------------------
 
-    def create_secret(self, name: str, value: str, rotation_enabled: bool = False) -> str:
+    def create_secret(
+        self,
+        name: str,
+        value: str,
+        rotation_enabled: bool = False,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+    ) -> str:
         """CreateSecret: the value becomes the first version, AWSCURRENT."""
         if name in self._secrets:
             raise AwsError(f"CreateSecret {name}: ResourceExistsException")
         suffix = uuid.uuid4().hex[:6]
-        secret = _Secret(name, f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-{suffix}", rotation_enabled)
+        secret = _Secret(
+            name,
+            f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-{suffix}",
+            rotation_enabled,
+            tags=dict(tags or {}),
+            description=description,
+        )
         version = str(uuid.uuid4())
         secret.versions[version] = _Version(value, [CURRENT])
         self._secrets[name] = secret
@@ -158,6 +172,7 @@ class FakeSecrets:
             # DescribeSecret lists only versions that carry a label.
             versions={v: tuple(version.stages) for v, version in secret.versions.items() if version.stages},
             tags=dict(secret.tags),
+            description=secret.description,
         )
 
     def get(self, secret_id: str, version: str | None = None, stage: str | None = None) -> SecretValue:
