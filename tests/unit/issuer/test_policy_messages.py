@@ -474,3 +474,9 @@ def test_a_principal_that_is_not_a_full_arn_matches_no_policy() -> None:
         "unknown_principal",
         "arn:odd has no issuer policy",
     )
+
+
+def test_an_exact_pattern_allows_only_itself_not_its_siblings() -> None:
+    assert dns_name_allowed("b.svc.internal", ["B.svc.internal"])
+    assert not dns_name_allowed("a.svc.internal", ["b.svc.internal"])
+    assert not dns_name_allowed("*.svc.internal", ["b.svc.internal"])
