@@ -82,3 +82,13 @@ def test_a_document_nested_deeper_than_its_shape_is_refused(document: dict[str, 
     for _ in range(MAX_TRUST_DEPTH):
         nested = [nested]
     assert refusal(changed(document, ca_rotation={"deep": nested})).startswith("trust bundle is malformed: ")
+
+
+def test_the_revoke_state_round_trips_and_an_older_writers_document_reads_with_defaults(
+    document: dict[str, Any],
+) -> None:
+    revoking = TrustDocument.from_json(json.dumps(document), "r").with_revoke({"serials": ["0a"], "stage": "asked"})
+    assert TrustDocument.from_json(revoking.to_json(), "r").revoke == {"serials": ["0a"], "stage": "asked"}
+    older = {k: v for k, v in document.items() if k not in ("updated", "revoke", "ca_rotation")}
+    parsed = TrustDocument.from_json(json.dumps(older), "r")
+    assert (parsed.updated, parsed.revoke, parsed.ca_rotation) == ("", {}, None)

@@ -1,5 +1,6 @@
 """The issuer's CSR path: a role of the policy's name in another account is
-someone else, and each certificate requested is logged under the issuer's logger."""
+someone else, a short-lived CA issues at most 7 days, and each certificate
+requested is logged under the issuer's logger."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import logging
 
 import pytest
 
-from certrotor.config import KeyAlgorithm
+from certrotor.config import CertrotorConfig, KeyAlgorithm, load_config
 from certrotor.local.ca import LocalCA
+from certrotor.local.provision import DEFAULT_CONFIG
 from certrotor.pki.csr import build_csr
 from certrotor.pki.keys import generate_key
 from certrotor.pki.policy import RequestRefused
@@ -43,3 +45,32 @@ def test_a_requested_certificate_is_logged_by_the_issuance_logger(
         issuer.issue(issuer.approve(ORDERS, csr(), 5), "req-1", lambda: 10)
     requested = [r for r in caplog.records if r.getMessage() == "certificate requested"]
     assert [r.name for r in requested] == ["certrotor.issuance"]
+
+
+def short_lived(mode: str) -> CertrotorConfig:
+    return load_config(
+        {
+            **DEFAULT_CONFIG,
+            "ca": {**DEFAULT_CONFIG["ca"], "usage_mode": mode},
+            "sets": [
+                {
+                    **DEFAULT_CONFIG["sets"][0],
+                    "validity_days": 7,
+                    "schedule": {"expression": "rate(2 days)", "window": "4h"},
+                }
+            ],
+            "issuer_policies": [{"principal": "orders-task", "allowed_dns": ["*.svc.internal"]}],
+            "expiry_alarm_days": 1,
+        }
+    )
+
+
+def test_a_short_lived_ca_issues_at_most_seven_days(root_ca: LocalCA) -> None:
+    issuer = CertificateIssuer(short_lived("SHORT_LIVED_CERTIFICATE"), FakeCA(root_ca), FakeLedger(), now=lambda: NOW)
+    assert issuer.approve(ORDERS, csr(), 7).validity_days == 7
+    with pytest.raises(RequestRefused) as refused:
+        issuer.approve(ORDERS, csr(), 8)
+    assert refused.value.rule == "validity_exceeds_ca"
+    assert str(refused.value) == "the CA is in short-lived mode and issues at most 7 days"
+    general = CertificateIssuer(short_lived("GENERAL_PURPOSE"), FakeCA(root_ca), FakeLedger(), now=lambda: NOW)
+    assert general.approve(ORDERS, csr(), 8).validity_days == 8
