@@ -21,13 +21,16 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from certrotor.errors import DeadlineError, RetryableError
 from certrotor.layout import AssembledSet
-from certrotor.ports import SecretReadPort
-from certrotor.services.reader import SetReader, check_belongs
+from certrotor.layout.manifest import check_belongs
 from certrotor.services.verify import VerifiedSet, trust_anchor, verify_set
+
+if TYPE_CHECKING:  # env mode reads no secret: neither is imported at its start
+    from certrotor.ports import SecretReadPort
+    from certrotor.services.reader import SetReader
 
 T = TypeVar("T")
 

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import argparse
-import shlex
-import signal
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import signal
 
 # Rotation runs at most every 4 hours (config.MIN_ROTATION_HOURS); checking
 # every 5 minutes is at most 1/48 of any rotation interval, for one
@@ -41,6 +43,8 @@ def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_signal(text: str) -> signal.Signals:
+    import signal
+
     from certrotor.client.entrypoint import UsageError
 
     name = text.strip().upper()
@@ -69,6 +73,9 @@ def parse_watch(parsed: argparse.Namespace, command: tuple[str, ...]) -> WatchAr
             if value is not None:
                 raise UsageError(f"{flag} needs --watch or --sidecar")
         return None
+    import shlex  # only when watching: a start without --watch imports neither
+    import signal
+
     if parsed.watch and parsed.sidecar:
         raise UsageError("give --watch (with a command) or --sidecar (without), not both")
     if parsed.watch and not command:

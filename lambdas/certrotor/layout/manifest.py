@@ -179,6 +179,14 @@ class Manifest:
         return manifest
 
 
+def check_belongs(manifest: Manifest, name: str) -> None:
+    """The manifest must be this set's (Manifest.from_json already holds its
+    parts to its own set's names): a manifest copied from another set would
+    otherwise pull that set's key."""
+    if manifest.set_name != name:
+        raise IntegrityError(f"the manifest is for set {manifest.set_name}, not {name}")
+
+
 def _generation(value: Any) -> int | None:
     if value is None:
         return None

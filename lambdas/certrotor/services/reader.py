@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from certrotor.errors import AwsError, IntegrityError, NotFoundError, RetryableError, ThrottledError
 from certrotor.layout import AssembledSet, Manifest, PartValue, assemble
+from certrotor.layout.manifest import check_belongs
 from certrotor.ports import CURRENT, SecretReadPort, SecretValue
 
 
@@ -108,11 +109,3 @@ class SetReader:
                     self.trust_error = exc
         self.last = ReadStats(calls)
         return assemble(manifest_value.value, manifest_value.version, parts, provisioned_chain_parts)
-
-
-def check_belongs(manifest: Manifest, name: str) -> None:
-    """The manifest must be this set's (Manifest.from_json already holds its
-    parts to its own set's names): a manifest copied from another set would
-    otherwise pull that set's key."""
-    if manifest.set_name != name:
-        raise IntegrityError(f"the manifest is for set {manifest.set_name}, not {name}")
