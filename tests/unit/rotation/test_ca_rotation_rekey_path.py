@@ -138,7 +138,9 @@ def test_the_move_runs_one_execution_over_the_old_cas_sets_and_follows_it(world:
     assert [world.ca_of(n) for n in (A, B)] == [NEW, NEW]
     assert [world.tags(n)[TAG_CA] for n in (A, B)] == [NEW, NEW]
     assert state["executions"] == [execution(1)] and state["move_execution"] is None
-    assert all(state["sets"][n]["move_done"] is True for n in (A, B))
+    for name in (A, B):
+        assert set(state["sets"][name]) == {"refresh", "refresh_done", "move_done"}
+        assert state["sets"][name]["move_done"] is True
     # Polled every `poll` seconds while RUNNING; the unchanged line is said once.
     assert world.clock.sleeps == [1.0, 1.0]
     start = world.lines.index(f"stage move: moving every set to {NEW}")
@@ -383,3 +385,16 @@ def test_a_set_that_records_no_redeploy_is_settled_once_nothing_is_pending(world
     assert rotation(world, rekey).rotate(SHARED)["stage"] == "done"
     assert world.clock.sleeps == []
     assert [e for e in world.events if e[0] == "describe"] == [("describe", A), ("describe", B)]
+
+
+def test_a_move_left_unfinished_names_at_most_five_sets(root_ca: LocalCA, intermediate_ca: LocalCA) -> None:
+    names = [f"tls/s{i}" for i in range(6)]
+    world = World({OLD: root_ca.pem, SHARED: intermediate_ca.pem + root_ca.pem}, names)
+    rekey = Rekey(world, polls=0)
+    rekey.fail = dict.fromkeys(names, 3)
+    with pytest.raises(CaRotationError) as stuck:
+        rotation(world, rekey).rotate(SHARED)
+    assert str(stuck.value) == (
+        f"move: 6 set(s) still not on {SHARED} after 3 re-key executions ({', '.join(names[:5])}); "
+        "see certrotor rekey --status, fix them and resume with certrotor ca rotate"
+    )
