@@ -4,8 +4,8 @@ A container pays for every module at each start; env mode reads no AWS API,
 prints no help and writes no PKCS#12 unless asked, so the SDKs, the
 serialization package's SSH support (and bcrypt), tempfile, shutil and its
 compression modules, the trust secret's parser, the secret reader and its
-ports, and the watch options' signal and shlex stay unimported. Each
-entry below was measured on that start (docs/CONTAINERS.md)."""
+ports, and the watch options' signal and shlex stay unimported
+(docs/CONTAINERS.md, "How it reaches AWS, and what a start costs")."""
 
 from __future__ import annotations
 
