@@ -92,3 +92,14 @@ def test_the_revoke_state_round_trips_and_an_older_writers_document_reads_with_d
     older = {k: v for k, v in document.items() if k not in ("updated", "revoke", "ca_rotation")}
     parsed = TrustDocument.from_json(json.dumps(older), "r")
     assert (parsed.updated, parsed.revoke, parsed.ca_rotation) == ("", {}, None)
+
+
+def test_the_stored_value_is_compact_with_sorted_keys_so_an_equal_document_is_never_rewritten(
+    document: dict[str, Any],
+) -> None:
+    parsed = TrustDocument.from_json(json.dumps(document), "r")
+    one = parsed.with_rotation({"stage": "trust", "to": ARN}).with_revoke({"b": 1, "a": 2})
+    other = parsed.with_rotation({"to": ARN, "stage": "trust"}).with_revoke({"a": 2, "b": 1})
+    assert one.to_json() == other.to_json()
+    value = one.to_json()
+    assert value == json.dumps(json.loads(value), sort_keys=True, separators=(",", ":"))

@@ -12,6 +12,7 @@ import pytest
 from certrotor.config import CertrotorConfig, KeyAlgorithm, load_config
 from certrotor.local.ca import LocalCA
 from certrotor.local.provision import DEFAULT_CONFIG
+from certrotor.pki.bundle import cert_to_pem, serial_hex
 from certrotor.pki.csr import build_csr
 from certrotor.pki.keys import generate_key
 from certrotor.pki.policy import RequestRefused
@@ -74,3 +75,23 @@ def test_a_short_lived_ca_issues_at_most_seven_days(root_ca: LocalCA) -> None:
     assert str(refused.value) == "the CA is in short-lived mode and issues at most 7 days"
     general = CertificateIssuer(short_lived("GENERAL_PURPOSE"), FakeCA(root_ca), FakeLedger(), now=lambda: NOW)
     assert general.approve(ORDERS, csr(), 8).validity_days == 8
+
+
+def test_the_response_is_the_certificate_the_ca_issued_and_its_chain(root_ca: LocalCA) -> None:
+    ca, ledger = FakeCA(root_ca), FakeLedger()
+    issuer = CertificateIssuer(CONFIG, ca, ledger, now=lambda: NOW)
+    result = issuer.issue(issuer.approve(ORDERS, csr(), 5), "req-1", lambda: 10)
+    ((arn, leaf),) = ca.issued.items()
+    assert result.response() == {
+        "certificate": cert_to_pem(leaf),
+        "chain": root_ca.pem,
+        "serial": serial_hex(leaf),
+        "not_after": leaf.not_valid_after_utc.isoformat(),
+        "certificate_arn": arn,
+    }
+    (entry,) = ledger.entries.values()
+    assert (entry.serial, entry.not_after, entry.certificate_arn) == (
+        result.serial,
+        result.not_after,
+        result.certificate_arn,
+    )
