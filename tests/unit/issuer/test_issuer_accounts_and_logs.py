@@ -95,3 +95,22 @@ def test_the_response_is_the_certificate_the_ca_issued_and_its_chain(root_ca: Lo
         result.not_after,
         result.certificate_arn,
     )
+
+
+def test_each_role_has_its_own_rate(root_ca: LocalCA) -> None:
+    config = load_config(
+        {
+            **DEFAULT_CONFIG,
+            "issuer_policies": [{"principal": "*-task", "allowed_dns": ["*.svc.internal"], "rate_per_minute": 1}],
+        }
+    )
+    ca, ledger = FakeCA(root_ca), FakeLedger()
+    issuer = CertificateIssuer(config, ca, ledger, now=lambda: NOW)
+    billing = ORDERS.replace("orders-task", "billing-task")
+    issuer.issue(issuer.approve(ORDERS, csr(), 5), "req-1", lambda: 10)
+    issuer.issue(issuer.approve(billing, csr(), 5), "req-2", lambda: 10)
+    with pytest.raises(RequestRefused) as refused:
+        issuer.issue(issuer.approve(ORDERS, csr(), 5), "req-3", lambda: 10)
+    assert str(refused.value) == "arn:aws:iam::123456789012:role/orders-task may request 1 certificates a minute"
+    assert refused.value.retry_after == 60
+    assert len(ca.issued) == 2
