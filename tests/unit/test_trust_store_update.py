@@ -177,3 +177,9 @@ def test_a_failed_swap_without_a_concurrent_write_is_raised_not_retried(chains: 
         ensure_ca(store, ARN_A, chains["a"], NOW)
     assert store.conflicts == 0 and sleeps == []
     assert TrustDocument.from_json(secrets.get(store.name, stage=CURRENT).value, "rot") == TrustDocument("rot")
+
+
+def test_a_trust_secret_never_written_loads_as_this_rotators_empty_bundle() -> None:
+    store = new_store(FakeSecrets())
+    assert store.load() == TrustDocument(rotator="rot")
+    assert store.load().pem == ""

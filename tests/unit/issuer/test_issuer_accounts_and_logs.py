@@ -105,12 +105,12 @@ def test_each_role_has_its_own_rate(root_ca: LocalCA) -> None:
         }
     )
     ca, ledger = FakeCA(root_ca), FakeLedger()
-    issuer = CertificateIssuer(config, ca, ledger, now=lambda: NOW)
+    issuer = CertificateIssuer(config, ca, ledger, now=lambda: NOW + dt.timedelta(seconds=42))
     billing = ORDERS.replace("orders-task", "billing-task")
     issuer.issue(issuer.approve(ORDERS, csr(), 5), "req-1", lambda: 10)
     issuer.issue(issuer.approve(billing, csr(), 5), "req-2", lambda: 10)
     with pytest.raises(RequestRefused) as refused:
         issuer.issue(issuer.approve(ORDERS, csr(), 5), "req-3", lambda: 10)
     assert str(refused.value) == "arn:aws:iam::123456789012:role/orders-task may request 1 certificates a minute"
-    assert refused.value.retry_after == 60
+    assert refused.value.retry_after == 18  # the rest of the minute
     assert len(ca.issued) == 2
