@@ -441,3 +441,52 @@ def test_knownversions_keeps_the_latest_token_of_each_set() -> None:
     assert (known.values("a", "t1"), known.values("a", "t2")) == ({}, {"a/key": "k2"})
     known.forget("a")
     assert (known.values("a", "t2"), known.values("b", "t1")) == ({}, {"b/key": "kb"})
+
+
+# -- what createSecret meets at the token and in service ------------------------------
+
+
+def test_a_key_put_refused_with_no_key_at_the_token_is_an_integrity_error(world: World) -> None:
+    # Given a store that refuses the key at the token yet holds none there
+    token = world.start()
+    key_name = world.config.sets[0].key_secret_name
+
+    def refuse(name: str, version: str) -> None:
+        if name == key_name:
+            raise IntegrityError(f"{name} already holds a different value for version {version}")
+
+    world.secrets.before_put = refuse
+    # When createSecret runs
+    with pytest.raises(IntegrityError) as raised:
+        world.run("createSecret", token)
+    # Then it says so, and requests no certificate
+    assert str(raised.value) == f"{key_name} refused a key at {token} but holds none"
+    assert world.ca.issue_count == 0
+
+
+def test_an_unreadable_current_manifest_is_logged_and_does_not_stop_the_rotation(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a set whose current manifest is not a manifest
+    world.secrets.put(world.name, "not a manifest", str(uuid.uuid4()), stages=(CURRENT,))
+    token = world.start()
+    # When createSecret runs
+    with caplog.at_level(logging.WARNING, logger="certrotor.rotation"):
+        result = world.run("createSecret", token)
+    # Then the set is created, superseding nothing, and the warning names the set and the error
+    assert result.action == "created"
+    assert world.manifest_at(token).superseded == ()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [(r.getMessage(), getattr(r, "set", None), getattr(r, "error", None)) for r in warnings] == [
+        (
+            "current manifest unreadable; its certificate is not recorded as superseded",
+            world.name,
+            _manifest_error("not a manifest"),
+        )
+    ]
+
+
+def _manifest_error(value: str) -> str:
+    with pytest.raises(IntegrityError) as raised:
+        Manifest.from_json(value)
+    return str(raised.value)
