@@ -117,3 +117,16 @@ def test_a_set_verified_without_a_config_is_proved_as_a_server_of_its_first_name
     bundle = issue_set(leaf_key, common_name=NAMES[1], dns_names=NAMES)
     verify_set(_assembled(leaf_key, bundle), dt.datetime.now(dt.UTC), anchor=root_ca.certificate, handshake=True)
     assert checked == [NAMES[0]]
+
+
+def test_without_an_anchor_a_set_is_proved_against_the_root_it_carries(
+    intermediate_ca: LocalCA, root_ca: LocalCA, leaf_key: PrivateKey
+) -> None:
+    # Given a set whose chain holds two intermediates and the root
+    lower = intermediate_ca.create_subordinate("certrotor test lower intermediate")
+    leaf = lower.issue_leaf(leaf_key.public_key(), NAMES[0], NAMES)  # type: ignore[arg-type]
+    bundle = order_bundle([leaf, lower.certificate, intermediate_ca.certificate, root_ca.certificate])
+    # When it is verified with a handshake and no anchor
+    verified = verify_set(_assembled(leaf_key, bundle), dt.datetime.now(dt.UTC), handshake=True)
+    # Then the handshake's client trusted the root at the top of the chain
+    assert verified.handshake is not None
