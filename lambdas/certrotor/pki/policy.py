@@ -280,7 +280,8 @@ def dns_name_allowed(name: str, allowed: Sequence[str]) -> bool:
             continue
         if labels == wanted:
             return True
-        if wanted[0] == "*" and labels[0] != "*" and labels[1:] == wanted[1:]:
+        # A requested wildcard matched only the same wildcard, just above.
+        if wanted[0] == "*" and labels[1:] == wanted[1:]:
             return True
     return False
 
