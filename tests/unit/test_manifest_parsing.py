@@ -18,6 +18,7 @@ from certrotor.layout.manifest import (
     Manifest,
     PartRef,
     SupersededRef,
+    check_belongs,
     digest,
     history_after,
 )
@@ -254,3 +255,11 @@ def test_the_history_lists_the_previous_serial_once_and_at_most_max_superseded()
 def test_a_part_digest_is_the_sha256_of_its_utf8_text_in_lowercase_hex() -> None:
     assert digest("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     assert digest("é") == "4a99557e4033c3539de2eb65472017cad5f9557f7a0625a09f1c3f6e2ba69c4c"
+
+
+def test_a_manifest_belongs_only_to_the_set_it_names() -> None:
+    manifest = Manifest.from_json(json.dumps(manifest_data()))
+    check_belongs(manifest, SET)
+    with pytest.raises(IntegrityError) as refused:
+        check_belongs(manifest, "team/api")
+    assert str(refused.value) == "the manifest is for set team/web, not team/api"
