@@ -183,3 +183,23 @@ def test_a_trust_secret_never_written_loads_as_this_rotators_empty_bundle() -> N
     store = new_store(FakeSecrets())
     assert store.load() == TrustDocument(rotator="rot")
     assert store.load().pem == ""
+
+
+def test_save_writes_the_document_as_current_unless_it_equals_the_one_before(chains: dict[str, str]) -> None:
+    secrets = FakeSecrets()
+    store = new_store(secrets)
+    empty = store.load()
+    trusting = empty.with_ca(ARN_A, chains["a"], CaStatus.ACTIVE, NOW)
+    assert store.save(trusting, empty) is True
+    assert store.load() == trusting
+    writes = len(secrets.writes)
+    assert store.save(trusting, store.load()) is False
+    assert len(secrets.writes) == writes
+    # A document equal to an older version becomes current again, under a new version.
+    paused = trusting.with_status(ARN_A, CaStatus.INCOMING, NOW)
+    assert store.save(paused) is True
+    assert store.save(trusting) is True
+    assert store.load() == trusting
+    current = [v for v, stages in secrets.stages_of(store.name).items() if CURRENT in stages]
+    assert len(current) == 1 and len(secrets.stages_of(store.name)) == 4
+    assert all(PENDING not in stages for stages in secrets.stages_of(store.name).values())

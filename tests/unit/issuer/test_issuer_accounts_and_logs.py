@@ -46,6 +46,21 @@ def test_a_requested_certificate_is_logged_by_the_issuance_logger(
         issuer.issue(issuer.approve(ORDERS, csr(), 5), "req-1", lambda: 10)
     requested = [r for r in caplog.records if r.getMessage() == "certificate requested"]
     assert [r.name for r in requested] == ["certrotor.issuance"]
+    assert [getattr(r, "certificate_arn", None) for r in requested] == list(ca.issued)
+
+
+def test_the_request_is_remembered_with_the_time_it_was_made(root_ca: LocalCA) -> None:
+    remembered: list[tuple[str, dt.datetime]] = []
+
+    class Remembering(FakeLedger):
+        def remember_request(self, ca_arn: str, token: str, certificate_arn: str, now: dt.datetime) -> str:
+            remembered.append((certificate_arn, now))
+            return super().remember_request(ca_arn, token, certificate_arn, now)
+
+    ca = FakeCA(root_ca)
+    issuer = CertificateIssuer(CONFIG, ca, Remembering(), now=lambda: NOW)
+    issuer.issue(issuer.approve(ORDERS, csr(), 5), "req-1", lambda: 10)
+    assert remembered == [(next(iter(ca.issued)), NOW)]
 
 
 def short_lived(mode: str) -> CertrotorConfig:
