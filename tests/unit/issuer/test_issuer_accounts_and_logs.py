@@ -10,6 +10,7 @@ import logging
 import pytest
 
 from certrotor.config import CertrotorConfig, KeyAlgorithm, load_config
+from certrotor.errors import BundleError
 from certrotor.local.ca import LocalCA
 from certrotor.local.provision import DEFAULT_CONFIG
 from certrotor.pki.bundle import cert_to_pem, serial_hex
@@ -129,3 +130,30 @@ def test_each_role_has_its_own_rate(root_ca: LocalCA) -> None:
     assert str(refused.value) == "arn:aws:iam::123456789012:role/orders-task may request 1 certificates a minute"
     assert refused.value.retry_after == 18  # the rest of the minute
     assert len(ca.issued) == 2
+
+
+def test_the_idempotency_token_is_per_role_csr_and_validity(root_ca: LocalCA) -> None:
+    config = load_config(
+        {**DEFAULT_CONFIG, "issuer_policies": [{"principal": "*-task", "allowed_dns": ["*.svc.internal"]}]}
+    )
+    issuer = CertificateIssuer(config, FakeCA(root_ca), FakeLedger(), now=lambda: NOW)
+    request = csr()
+    billing = ORDERS.replace("orders-task", "billing-task")
+    token = CertificateIssuer.token
+    assert token(issuer.approve(ORDERS, request, 5)) == token(issuer.approve(ORDERS, request, 5))
+    assert token(issuer.approve(ORDERS, request, 5)) != token(issuer.approve(billing, request, 5))
+    assert token(issuer.approve(ORDERS, request, 5)) != token(issuer.approve(ORDERS, request, 6))
+    assert token(issuer.approve(ORDERS, request, 5)) != token(issuer.approve(ORDERS, csr(), 5))
+
+
+def test_a_certificate_for_another_key_is_refused_and_not_recorded(root_ca: LocalCA) -> None:
+    ca, ledger = FakeCA(root_ca), FakeLedger()
+    issuer = CertificateIssuer(CONFIG, ca, ledger, now=lambda: NOW)
+    decision = issuer.approve(ORDERS, csr(), 5)
+    other = issuer.approve(ORDERS, csr(), 5)
+    arn = ca.issue(other.csr_pem, 5, "arn:aws:acm-pca:::template/EndEntityServerAuthCertificate/V1", "t")
+    ledger.requests[(ca.ca_arn, CertificateIssuer.token(decision))] = arn
+    with pytest.raises(BundleError) as refused:
+        issuer.issue(decision, "req-1", lambda: 10)
+    assert str(refused.value) == "Private CA returned a certificate for another key"
+    assert ledger.entries == {}
