@@ -189,6 +189,11 @@ def _cli_env(gateway: IssuerGateway, access_key: str = "AKIAORDERS") -> dict[str
     }
 
 
+# A healthy issuer answers within seconds; a broken one should fail the test
+# soon rather than after the client's default minute of retries.
+DEADLINE = ["--deadline", "15"]
+
+
 def test_certrotor_request_writes_the_files_then_execs_the_command(gateway: IssuerGateway, tmp_path: Path) -> None:
     # Given a container's output directory and a command to become
     out = tmp_path / "tls"
@@ -200,7 +205,19 @@ def test_certrotor_request_writes_the_files_then_execs_the_command(gateway: Issu
     ]
     # When `certrotor request` runs
     result = subprocess.run(
-        [CERTROTOR, "request", "--url", gateway.url, "--name", "api.svc.internal", "--out", str(out), "--", *command],
+        [
+            CERTROTOR,
+            "request",
+            "--url",
+            gateway.url,
+            "--name",
+            "api.svc.internal",
+            "--out",
+            str(out),
+            *DEADLINE,
+            "--",
+            *command,
+        ],
         env=_cli_env(gateway),
         capture_output=True,
         text=True,
@@ -220,7 +237,20 @@ def test_certrotor_request_reports_a_refusal_and_runs_nothing(gateway: IssuerGat
     out = tmp_path / "tls"
     # When `certrotor request` runs
     result = subprocess.run(
-        [CERTROTOR, "request", "--url", gateway.url, "--name", "evil.example", "--out", str(out), "--", "echo", "ran"],
+        [
+            CERTROTOR,
+            "request",
+            "--url",
+            gateway.url,
+            "--name",
+            "evil.example",
+            "--out",
+            str(out),
+            *DEADLINE,
+            "--",
+            "echo",
+            "ran",
+        ],
         env=_cli_env(gateway),
         capture_output=True,
         text=True,
@@ -239,7 +269,7 @@ def test_certrotor_issue_now_shows_progress_until_the_version_is_current(gateway
     name = set_name(gateway.environment)
     # When the operator runs `certrotor issue-now`
     result = subprocess.run(
-        [CERTROTOR, "issue-now", name, "--url", gateway.url, "--timeout", "60"],
+        [CERTROTOR, "issue-now", name, "--url", gateway.url, "--timeout", "30"],
         env=_cli_env(gateway),
         capture_output=True,
         text=True,
