@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 from cryptography import x509
@@ -109,3 +109,26 @@ def build_chain(ca_key: PrivateKey, leaf_key: PrivateKey, chain_length: int) -> 
 def chain_builder() -> Callable[[PrivateKey, PrivateKey, int], Bundle]:
     """`build_chain` as a fixture, for modules that cannot import this one."""
     return build_chain
+
+
+def certificate_with(
+    issuer: LocalCA,
+    subject_key: PrivateKey,
+    common_name: str,
+    extensions: Sequence[tuple[x509.ExtensionType, bool]],
+    days: int = 30,
+) -> x509.Certificate:
+    """A certificate with exactly the extensions given, signed by `issuer`."""
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(issuer.certificate.subject)
+        .public_key(subject_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=days))
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(issuer.key, hashes.SHA256())

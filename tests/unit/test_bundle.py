@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certrotor.config import KeyAlgorithm, Usage
 from certrotor.errors import BundleError, PolicyError
@@ -32,6 +32,8 @@ from certrotor.pki.bundle import (
 )
 from certrotor.pki.keys import PrivateKey, generate_key
 
+from .conftest import certificate_with
+
 IssueSet = Callable[..., Bundle]
 
 
@@ -53,34 +55,11 @@ def _key_usage(*, digital_signature: bool, cert_sign: bool) -> x509.KeyUsage:
     )
 
 
-def _certificate(
-    issuer: LocalCA,
-    subject_key: PrivateKey,
-    common_name: str,
-    extensions: Sequence[tuple[x509.ExtensionType, bool]],
-    days: int = 30,
-) -> x509.Certificate:
-    """A certificate with exactly the extensions given, signed by `issuer`."""
-    now = _now()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-        .issuer_name(issuer.certificate.subject)
-        .public_key(subject_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=days))
-    )
-    for extension, critical in extensions:
-        builder = builder.add_extension(extension, critical=critical)
-    return builder.sign(issuer.key, hashes.SHA256())
-
-
 def _leaf_with(
     issuer: LocalCA, key: PrivateKey, extensions: Sequence[tuple[x509.ExtensionType, bool]]
 ) -> x509.Certificate:
     san = (x509.SubjectAlternativeName([x509.DNSName("web.example.test")]), False)
-    return _certificate(issuer, key, "web.example.test", [san, *extensions])
+    return certificate_with(issuer, key, "web.example.test", [san, *extensions])
 
 
 # --------------------------------------------------------------------------
@@ -257,7 +236,7 @@ def test_a_link_that_is_not_signed_by_the_next_is_refused(
 def test_a_non_ca_issuer_is_refused(intermediate_ca: LocalCA, root_ca: LocalCA, leaf_key: PrivateKey) -> None:
     # Given an end-entity certificate (CA=false) that signed a leaf
     signer_key = generate_key(KeyAlgorithm.EC_P256)
-    signer_cert = _certificate(
+    signer_cert = certificate_with(
         intermediate_ca,
         signer_key,
         "not a ca",
@@ -276,7 +255,7 @@ def test_an_issuer_without_basic_constraints_is_refused(
 ) -> None:
     # Given an issuer certificate with no basicConstraints at all (RFC 5280 6.1.4 (k))
     signer_key = generate_key(KeyAlgorithm.EC_P256)
-    signer_cert = _certificate(intermediate_ca, signer_key, "no constraints", [])
+    signer_cert = certificate_with(intermediate_ca, signer_key, "no constraints", [])
     leaf = LocalCA(signer_cert, signer_key).issue_leaf(leaf_key.public_key(), "web.example.test", ("web.example.test",))
     bundle = Bundle(leaf, (signer_cert, intermediate_ca.certificate, root_ca.certificate))
     # When / Then
@@ -289,7 +268,7 @@ def test_an_issuer_whose_key_usage_forbids_certificate_signing_is_refused(
 ) -> None:
     # Given a CA certificate whose key usage lacks keyCertSign (RFC 5280 6.1.4 (n))
     signer_key = generate_key(KeyAlgorithm.EC_P256)
-    signer_cert = _certificate(
+    signer_cert = certificate_with(
         intermediate_ca,
         signer_key,
         "ca without keyCertSign",
@@ -309,7 +288,7 @@ def test_a_path_longer_than_an_issuers_path_length_allows_is_refused(root_ca: Lo
     # Given an intermediate limited to path length 0 (as Private CA's
     # subordinate is) that nevertheless signed another CA (RFC 5280 6.1.4 (m))
     limited_key = generate_key(KeyAlgorithm.EC_P256)
-    limited_cert = _certificate(
+    limited_cert = certificate_with(
         root_ca,
         limited_key,
         "pathlen zero",
@@ -329,7 +308,7 @@ def test_a_path_longer_than_an_issuers_path_length_allows_is_refused(root_ca: Lo
 def test_a_path_within_an_issuers_path_length_verifies(root_ca: LocalCA, leaf_key: PrivateKey) -> None:
     # Given an intermediate with path length 0 that signed only the leaf
     limited_key = generate_key(KeyAlgorithm.EC_P256)
-    limited_cert = _certificate(
+    limited_cert = certificate_with(
         root_ca,
         limited_key,
         "pathlen zero",

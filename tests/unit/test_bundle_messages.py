@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import pytest
 from cryptography import x509
@@ -29,30 +29,14 @@ from certrotor.pki.bundle import (
 )
 from certrotor.pki.keys import PrivateKey, generate_key
 
+from .conftest import certificate_with
+
 IssueSet = Callable[..., Bundle]
 NAME = "web.example.test"
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-def _certificate(
-    issuer: LocalCA, key: PrivateKey, common_name: str, extensions: Sequence[tuple[x509.ExtensionType, bool]]
-) -> x509.Certificate:
-    now = _now()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-        .issuer_name(issuer.certificate.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-    )
-    for extension, critical in extensions:
-        builder = builder.add_extension(extension, critical=critical)
-    return builder.sign(issuer.key, hashes.SHA256())
 
 
 def _refusal(error: type[Exception], check: Callable[[], object]) -> str:
@@ -176,7 +160,7 @@ def test_an_issuer_without_key_cert_sign_is_named(
 ) -> None:
     signer_key = generate_key(KeyAlgorithm.EC_P256)
     usage = x509.KeyUsage(True, False, False, False, False, False, True, False, False)
-    signer = _certificate(
+    signer = certificate_with(
         intermediate_ca,
         signer_key,
         "no cert sign",
@@ -191,7 +175,7 @@ def test_an_issuer_without_key_cert_sign_is_named(
 def test_an_issuer_without_key_usage_may_sign(intermediate_ca: LocalCA, root_ca: LocalCA, leaf_key: PrivateKey) -> None:
     # RFC 5280 4.2.1.3: without a key usage extension the key is unrestricted
     signer_key = generate_key(KeyAlgorithm.EC_P256)
-    signer = _certificate(
+    signer = certificate_with(
         intermediate_ca, signer_key, "no key usage", [(x509.BasicConstraints(ca=True, path_length=None), True)]
     )
     leaf = LocalCA(signer, signer_key).issue_leaf(leaf_key.public_key(), NAME, (NAME,))
@@ -201,7 +185,7 @@ def test_an_issuer_without_key_usage_may_sign(intermediate_ca: LocalCA, root_ca:
 def _limited(issuer: LocalCA, name: str, path_length: int) -> LocalCA:
     key = generate_key(KeyAlgorithm.EC_P256)
     usage = x509.KeyUsage(True, False, False, False, False, True, True, False, False)
-    cert = _certificate(
+    cert = certificate_with(
         issuer, key, name, [(x509.BasicConstraints(ca=True, path_length=path_length), True), (usage, True)]
     )
     return LocalCA(cert, key)
@@ -364,7 +348,7 @@ def test_an_ip_address_is_compared_in_its_canonical_form(issue_set: IssueSet, le
 def test_a_leaf_without_subject_alternative_names_lacks_every_name(
     intermediate_ca: LocalCA, leaf_key: PrivateKey
 ) -> None:
-    leaf = _certificate(intermediate_ca, leaf_key, NAME, [])
+    leaf = certificate_with(intermediate_ca, leaf_key, NAME, [])
     refusal = _refusal(PolicyError, lambda: check_names(Bundle(leaf, ()), [NAME], ["10.0.0.1"]))
     assert refusal == "certificate lacks the names web.example.test, 10.0.0.1"
 
@@ -392,7 +376,7 @@ def test_extended_key_usage_for_each_usage(
     usage: Usage,
     refusal: str | None,
 ) -> None:
-    leaf = _certificate(intermediate_ca, leaf_key, NAME, [(x509.ExtendedKeyUsage(eku), False)])
+    leaf = certificate_with(intermediate_ca, leaf_key, NAME, [(x509.ExtendedKeyUsage(eku), False)])
     if refusal is None:
         check_usage(Bundle(leaf, ()), usage)
     else:
@@ -404,7 +388,7 @@ def test_key_usage_must_allow_digital_signature(
     intermediate_ca: LocalCA, leaf_key: PrivateKey, digital_signature: bool
 ) -> None:
     usage = x509.KeyUsage(digital_signature, False, True, False, False, False, False, False, False)
-    leaf = _certificate(intermediate_ca, leaf_key, NAME, [(usage, True)])
+    leaf = certificate_with(intermediate_ca, leaf_key, NAME, [(usage, True)])
     if digital_signature:
         check_usage(Bundle(leaf, ()), Usage.SERVER)
     else:
