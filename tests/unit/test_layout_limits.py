@@ -5,7 +5,6 @@ manifest that fits in no way is refused with the setting to raise."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -15,6 +14,7 @@ from certrotor.layout import LayoutSpec, PartValue, SecretLayout, assemble, spli
 from certrotor.layout.manifest import MAX_SUPERSEDED, SupersededRef
 from certrotor.pki.bundle import Bundle, parse_bundle
 from certrotor.pki.keys import PrivateKey, key_to_pem
+from certrotor.record import replace
 
 VERSION = "a1b2c3d4-0000-4000-8000-000000000001"
 CA = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/" + "c" * 36
@@ -40,7 +40,7 @@ def with_leaf(ec_set: tuple[str, Bundle], history: Sequence[SupersededRef] = ())
 def without_leaf(ec_set: tuple[str, Bundle], history: Sequence[SupersededRef] = ()) -> int:
     """The manifest's length once the leaf leads the chain (digests are all 64 characters)."""
     manifest = split(ec_set, 65536, history).manifest
-    return len(dataclasses.replace(manifest, certificate=None).to_json())
+    return len(replace(manifest, certificate=None).to_json())
 
 
 def assembles(ec_set: tuple[str, Bundle], layout: SecretLayout) -> None:

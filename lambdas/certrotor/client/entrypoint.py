@@ -21,13 +21,13 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from certrotor.client.files import MaterialDirectoryError, WrittenFiles, write_material
 from certrotor.client.watch_options import WatchArgs, add_watch_arguments, parse_watch
 from certrotor.errors import AwsError, BundleError, LayoutError, PolicyError
+from certrotor.record import record
 
 if TYPE_CHECKING:
     from certrotor.client.trust import TrustedFetch
@@ -68,7 +68,7 @@ def parse_duration(text: str) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
-@dataclass(frozen=True)
+@record
 class FetchArgs:
     """The parsed command line."""
 

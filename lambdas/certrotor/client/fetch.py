@@ -20,12 +20,12 @@ import random
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from certrotor.errors import DeadlineError, RetryableError
 from certrotor.layout import AssembledSet
 from certrotor.layout.manifest import check_belongs
+from certrotor.record import record
 from certrotor.services.verify import VerifiedSet, trust_anchor, verify_set
 
 if TYPE_CHECKING:  # env mode reads no secret: neither is imported at its start
@@ -52,7 +52,7 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@dataclass(frozen=True)
+@record
 class JitteredBackoff:
     """Exponential backoff with full jitter: attempt n waits a random time in
     [0, min(cap, first * factor**n)] (the AWS Architecture Blog's "full
@@ -66,11 +66,14 @@ class JitteredBackoff:
         return float(min(self.cap, self.first * self.factor**attempt))
 
 
+DEFAULT_BACKOFF = JitteredBackoff()
+
+
 def retry_within(
     deadline_seconds: float,
     attempt: Callable[[], T],
     *,
-    backoff: JitteredBackoff = JitteredBackoff(),
+    backoff: JitteredBackoff = DEFAULT_BACKOFF,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     jitter: Callable[[float, float], float] = random.uniform,

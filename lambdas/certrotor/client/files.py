@@ -34,13 +34,13 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from certrotor.errors import CertrotorError
 from certrotor.pki.bundle import Bundle
 from certrotor.pki.keys import key_from_pem
+from certrotor.record import record
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.serialization import KeySerializationEncryption
@@ -65,7 +65,7 @@ class MaterialDirectoryError(CertrotorError):
     """The directory for key material is unsafe or cannot be written."""
 
 
-@dataclass(frozen=True)
+@record
 class WrittenFiles:
     """The paths written; optional files are None when not asked for."""
 

@@ -11,13 +11,13 @@ read failed would let whoever can break the read choose the check.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from certrotor.client.fetch import utc_now, verify_fetched
 from certrotor.errors import AwsError, BundleError
 from certrotor.layout import AssembledSet
 from certrotor.pki.bundle import cert_to_pem, parse_certificates
+from certrotor.record import record
 from certrotor.services.verify import VerifiedSet
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from certrotor.services.reader import SetReader
 
 
-@dataclass(frozen=True)
+@record
 class TrustedFetch:
     """A verified set, the trust bundle read with it, and what was checked."""
 

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from certrotor.record import record
 
 if TYPE_CHECKING:
     import signal
@@ -18,7 +19,7 @@ MIN_INTERVAL_SECONDS = 1.0
 MAX_INTERVAL_SECONDS = 86400.0
 
 
-@dataclass(frozen=True)
+@record
 class WatchArgs:
     """How to watch: with a child (`supervise`) or without (sidecar)."""
 

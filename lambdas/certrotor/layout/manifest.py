@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from certrotor.bounded_json import JsonRefused, parse_json_object
 from certrotor.errors import IntegrityError, NotIssuedError
 from certrotor.names import MAX_VALUE_LIMIT, chain_secret_name, key_secret_name
+from certrotor.record import record
 
 FORMAT_VERSION = 1
 # The value every secret of a set holds before its first rotation: the stack
@@ -43,7 +43,7 @@ def digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
+@record
 class PartRef:
     """One part secret as the manifest lists it."""
 
@@ -52,7 +52,7 @@ class PartRef:
     sha256: str
 
 
-@dataclass(frozen=True)
+@record
 class SupersededRef:
     """A certificate the set held before: its serial, the CA that issued it
     (None in manifests written before manifests named their CA) and the
@@ -63,7 +63,7 @@ class SupersededRef:
     generation: int
 
 
-@dataclass(frozen=True)
+@record
 class Manifest:
     """What one rotation wrote: its version, certificate facts and parts."""
 

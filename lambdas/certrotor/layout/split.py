@@ -14,7 +14,6 @@ Layout of a set named N (see docs/ARCHITECTURE.md):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from cryptography import x509
 
@@ -23,11 +22,12 @@ from certrotor.layout.manifest import Manifest, PartRef, PartRole, SupersededRef
 from certrotor.names import chain_secret_name, key_secret_name
 from certrotor.pki.bundle import Bundle, cert_to_pem, fingerprint, parse_certificates, serial_hex
 from certrotor.pki.keys import describe_key
+from certrotor.record import record
 
 UNUSED_PART = "\n"
 
 
-@dataclass(frozen=True)
+@record
 class LayoutSpec:
     """Where a set's parts live and how large each may be."""
 
@@ -43,7 +43,7 @@ class LayoutSpec:
         return chain_secret_name(self.name, index)
 
 
-@dataclass(frozen=True)
+@record
 class SecretLayout:
     """The values one rotation writes: parts first, then the manifest."""
 
@@ -52,7 +52,7 @@ class SecretLayout:
     parts: dict[str, str]
 
 
-@dataclass(frozen=True)
+@record
 class PartValue:
     """A part as read back: its value and the VersionId it was read at.
 
@@ -64,7 +64,7 @@ class PartValue:
     version: str | None
 
 
-@dataclass(frozen=True)
+@record
 class AssembledSet:
     manifest: Manifest
     key_pem: str

@@ -12,7 +12,6 @@ import hashlib
 import ipaddress
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -22,6 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from certrotor.errors import BundleError, PolicyError
 from certrotor.names import Usage
 from certrotor.pki.keys import PrivateKey, public_key_matches
+from certrotor.record import record
 
 _PEM_CERT_BEGIN = "-----BEGIN CERTIFICATE-----"
 # Tolerate clock skew between Private CA, Lambda and the containers.
@@ -90,7 +90,7 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@record
 class Bundle:
     """A leaf certificate and its chain, leaf first, then issuers in order."""
 

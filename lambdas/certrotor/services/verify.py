@@ -4,7 +4,6 @@ container client and the monitor. Pure: no AWS, the clock is passed in."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cryptography import x509
@@ -25,6 +24,7 @@ from certrotor.pki.bundle import (
     parse_certificates,
 )
 from certrotor.pki.keys import key_from_pem
+from certrotor.record import record
 
 if TYPE_CHECKING:
     # The configuration model and the TLS stack are for testSecret and the
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from certrotor.pki.handshake import HandshakeResult
 
 
-@dataclass(frozen=True)
+@record
 class VerifiedSet:
     """A set that passed every check; the key stays as PEM text only."""
 

@@ -19,6 +19,7 @@ from certrotor.local.ca import LocalCA
 from certrotor.local.driver import LambdaContext, RotationDriver
 from certrotor.local.provision import LocalEnvironment, create_private_ca
 from certrotor.pki.bundle import colon_serial
+from certrotor.record import replace as replace_record
 from certrotor.services.rotation import TAG_CA, TAG_REDEPLOYED
 from certrotor.services.supersede import SupersededRecord, SupersededRevoker, slot_tag, superseded_records
 
@@ -119,7 +120,7 @@ def test_the_current_certificate_is_never_revoked(rotated_twice):
     # Given a current manifest whose superseded list names its own serial
     value = client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
     manifest = Manifest.from_json(value["SecretString"])
-    bad = replace(manifest, superseded=(*manifest.superseded, SupersededRef(current, env.ca_arn, 0)))
+    bad = replace_record(manifest, superseded=(*manifest.superseded, SupersededRef(current, env.ca_arn, 0)))
     client.put_secret_value(SecretId=name, SecretString=bad.to_json(), VersionStages=["AWSCURRENT"])
     clock, ca = Clock(), CountingCA(PrivateCA(env.ca_arn, env.emulator.client("acm-pca")))
     # When the revoker runs over every set, long after any grace

@@ -4,7 +4,8 @@ A container pays for every module at each start; env mode reads no AWS API,
 prints no help and writes no PKCS#12 unless asked, so the SDKs, the
 serialization package's SSH support (and bcrypt), tempfile, shutil and its
 compression modules, the trust secret's parser, the secret reader and its
-ports, and the watch options' signal and shlex stay unimported
+ports, the watch options' signal and shlex, and dataclasses (with inspect:
+the start's value types are certrotor.record records) stay unimported
 (docs/CONTAINERS.md, "How it reaches AWS, and what a start costs")."""
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ NOT_IMPORTED = (
     "certrotor.pki.handshake",
     "shlex",
     "signal",
+    "dataclasses",
+    "inspect",
 )
 
 PROBE = """

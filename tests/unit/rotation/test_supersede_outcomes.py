@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from certrotor.errors import IntegrityError
 from certrotor.layout import Manifest
 from certrotor.layout.manifest import SupersededRef
 from certrotor.ports import CURRENT, SecretInfo
+from certrotor.record import replace
 from certrotor.services.rotation import TAG_REDEPLOYED
 from certrotor.services.supersede import (
     LEGACY_GENERATION,

@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from certrotor.layout.manifest import INITIAL_VALUE, MAX_SUPERSEDED, SupersededR
 from certrotor.local.ca import LocalCA
 from certrotor.pki.bundle import colon_serial
 from certrotor.ports import CURRENT
+from certrotor.record import replace
 from certrotor.services.rotation import TAG_REDEPLOYED, RotationRequest, RotationService
 from certrotor.services.supersede import (
     MAX_REVOCATIONS_PER_RUN,
