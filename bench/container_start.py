@@ -45,6 +45,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,6 +75,12 @@ AWS = str(BIN / "aws")
 SEED_RUNS = 10
 
 
+def console_script(name: str) -> str:
+    """The entry point pyproject.toml gives the console script `name` (what pip's script imports)."""
+    with (Path(__file__).resolve().parent.parent / "pyproject.toml").open("rb") as f:
+        return str(tomllib.load(f)["project"]["scripts"][name])
+
+
 def container_install(where: Path) -> Path:
     """certrotor as a container image holds it: a virtual environment of its
     own with the package installed, not editable, bytecode compiled (what
@@ -95,10 +102,11 @@ def container_install(where: Path) -> Path:
     shutil.copytree(Path(certrotor.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
     if not compileall.compile_dir(str(package), quiet=1):
         raise SystemExit("compiling the installed certrotor failed")
+    module, function = console_script("certrotor-fetch").split(":")
     script = where / "bin" / "certrotor-fetch"
     script.write_text(
-        f"#!{python}\nimport sys\nfrom certrotor.client.entrypoint import main\n"
-        "if __name__ == '__main__':\n    sys.exit(main())\n"
+        f"#!{python}\nimport sys\nfrom {module} import {function}\n"
+        f"if __name__ == '__main__':\n    sys.exit({function}())\n"
     )
     script.chmod(0o755)
     return script

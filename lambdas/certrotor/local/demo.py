@@ -104,7 +104,7 @@ class Story:
 def fetch_command() -> list[str]:
     """The installed `certrotor-fetch` console script, next to this Python."""
     script = Path(sys.executable).with_name("certrotor-fetch")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "certrotor.client.entrypoint"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "certrotor.client.start"]
 
 
 def server_command(set_name: str, files: Path, root_file: Path | None, options: tuple[str, ...] = ()) -> list[str]:

@@ -4,8 +4,10 @@ A container pays for every module at each start; env mode reads no AWS API,
 prints no help and writes no PKCS#12 unless asked, so the SDKs, the
 serialization package's SSH support (and bcrypt), tempfile, shutil and its
 compression modules, the trust secret's parser, the secret reader and its
-ports, the watch options' signal and shlex, and dataclasses (with inspect:
-the start's value types are certrotor.record records) stay unimported
+ports, the watch options' signal and shlex, dataclasses (with inspect:
+the start's value types are certrotor.record records) and email.utils (with
+socket and calendar: cryptography.x509 is imported through
+certrotor.client.lazy_x509) stay unimported
 (docs/CONTAINERS.md, "How it reaches AWS, and what a start costs")."""
 
 from __future__ import annotations
@@ -50,11 +52,14 @@ NOT_IMPORTED = (
     "signal",
     "dataclasses",
     "inspect",
+    "email.utils",
+    "socket",
+    "calendar",
 )
 
 PROBE = """
 import json, sys
-from certrotor.client.entrypoint import main
+from certrotor.client.start import main
 code = main(sys.argv[1:])
 print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
