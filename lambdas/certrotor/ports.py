@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
+
+from certrotor.record import field, record
 
 if TYPE_CHECKING:
     from certrotor.config import ServiceRef
@@ -31,7 +32,7 @@ def pending_version(versions: Mapping[str, Sequence[str]]) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@record
 class SecretInfo:
     """DescribeSecret, reduced to what rotation needs."""
 
@@ -46,7 +47,7 @@ class SecretInfo:
         return next((v for v, stages in self.versions.items() if stage in stages), None)
 
 
-@dataclass(frozen=True)
+@record
 class SecretValue:
     name: str
     value: str
@@ -54,7 +55,7 @@ class SecretValue:
     stages: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class IssuedCertificate:
     arn: str
     certificate_pem: str

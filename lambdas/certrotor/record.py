@@ -8,8 +8,9 @@ a tenth of the start. A record reads its fields from the class's
 annotations instead and shares one set of methods:
 
 - fields in annotation order (a base record's first), positional or by
-  keyword; a default is the value the class body gives the name, and must
-  be immutable (there is no default_factory);
+  keyword; a default is the value the class body gives the name (shared by
+  every instance, so immutable), or `field(default_factory=f)` for a new
+  `f()` each time;
 - no field can be assigned or deleted (FrozenInstanceError);
 - equal only to a record of the same class with equal fields, hashed over
   the fields, shown as `Name(field=value, ...)`;
@@ -24,12 +25,26 @@ from collections.abc import Callable
 from typing import Any, TypeVar, dataclass_transform
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 _FIELDS = "__record_fields__"
+_DEFAULTS = "__record_defaults__"
 
 
 class FrozenInstanceError(AttributeError):
     """A record's fields cannot be assigned or deleted."""
+
+
+class _Factory:
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[], object]) -> None:
+        self.make = make
+
+
+def field(*, default_factory: Callable[[], V]) -> V:
+    """A field whose default is a new `default_factory()` for each record."""
+    return _Factory(default_factory)  # type: ignore[return-value]
 
 
 def _is_classvar(annotation: object) -> bool:
@@ -49,10 +64,15 @@ def _fields_of(cls: type) -> tuple[str, ...]:
 
 
 def _defaults_of(cls: type, names: tuple[str, ...]) -> dict[str, object]:
+    inherited: dict[str, object] = {}
+    for base in reversed(cls.__mro__[1:]):
+        inherited |= getattr(base, _DEFAULTS, {})
     defaults: dict[str, object] = {}
     for name in names:
-        if hasattr(cls, name):
-            defaults[name] = getattr(cls, name)
+        if name in cls.__dict__:
+            defaults[name] = cls.__dict__[name]
+        elif name in inherited:
+            defaults[name] = inherited[name]
         elif defaults:
             raise TypeError(f"{cls.__name__}: field {name!r} without a default follows a field with one")
     return defaults
@@ -76,7 +96,12 @@ def _initializer(cls: type, names: tuple[str, ...], defaults: dict[str, object])
         if missing:
             raise TypeError(f"{title} missing required argument(s): {', '.join(map(repr, missing))}")
         for name in names:
-            object.__setattr__(self, name, values[name] if name in values else defaults[name])
+            if name in values:
+                value = values[name]
+            else:
+                default = defaults[name]
+                value = default.make() if isinstance(default, _Factory) else default
+            object.__setattr__(self, name, value)
 
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
     return __init__
@@ -109,12 +134,16 @@ def _refuse_delete(self: object, name: str) -> None:
     raise FrozenInstanceError(f"cannot delete field {name!r}")
 
 
-@dataclass_transform(frozen_default=True)
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def record(cls: type[T]) -> type[T]:
     """Make `cls` a frozen record of its annotated fields."""
     names = _fields_of(cls)
     defaults = _defaults_of(cls, names)
     setattr(cls, _FIELDS, names)
+    setattr(cls, _DEFAULTS, defaults)
+    for name, default in defaults.items():
+        if isinstance(default, _Factory) and name in cls.__dict__:
+            delattr(cls, name)  # as dataclasses do: no shared value on the class
     always: dict[str, Any] = {
         "__init__": _initializer(cls, names, defaults),
         "__setattr__": _refuse_set,

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from certrotor.record import FrozenInstanceError, fields, is_record, record, replace
+from certrotor.record import FrozenInstanceError, field, fields, is_record, record, replace
 
 
 @record
@@ -155,3 +155,26 @@ def test_records_copy_and_pickle_to_equal_records() -> None:
 def test_the_initializer_is_named_for_its_class() -> None:
     assert Point.__init__.__qualname__ == "Point.__init__"
     assert Point.__doc__ == "Two coordinates and a label."
+
+
+@record
+class Tagged:
+    name: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@record
+class TaggedTwice(Tagged):
+    note: str = ""
+
+
+def test_a_default_factory_gives_each_record_its_own_value() -> None:
+    first, second = Tagged("a"), Tagged("b")
+    first.tags["k"] = "v"
+    assert second.tags == {}
+    assert Tagged("c", {"x": "y"}).tags == {"x": "y"}
+    # (no shared value is left on the class, and a subclass makes its own too)
+    assert not hasattr(Tagged, "tags")
+    assert TaggedTwice("d").tags == {}
+    assert TaggedTwice("d").tags is not TaggedTwice("e").tags
+    assert fields(TaggedTwice) == ("name", "tags", "note")

@@ -18,6 +18,7 @@ from certrotor.config import (
 )
 from certrotor.errors import ConfigError
 from certrotor.ports import SecretInfo
+from certrotor.record import replace
 from certrotor.spec import (
     DESCRIPTION_LIMIT,
     PART_TAG,
@@ -136,8 +137,8 @@ def test_loading_one_set_by_name_is_one_describe_call() -> None:
 
 def test_listing_a_rotators_sets_reports_unusable_specs_apart() -> None:
     good = manifest_info(spec_description(a_set()), {ROTATOR_TAG: "platform"})
-    bad = dataclasses.replace(good, name="team/broken", description="hand edited")
-    other = dataclasses.replace(good, name="team/theirs", tags={ROTATOR_TAG: "other"})
+    bad = replace(good, name="team/broken", description="hand edited")
+    other = replace(good, name="team/theirs", tags={ROTATOR_TAG: "other"})
     specs, problems = list_set_specs(Store(good, bad, other), "platform")
     assert [s.name for s in specs] == ["team/web"]
     assert problems == ["team/broken: the manifest's description holds no certrotor spec"]

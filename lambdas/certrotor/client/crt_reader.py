@@ -34,13 +34,13 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from certrotor.aws.codes import error_for_code, get_params, read_current_many, secret_value
 from certrotor.errors import AwsError, DeadlineError, NotFoundError, RetryableError
 from certrotor.ports import SecretValue
+from certrotor.record import record
 
 SERVICE = "secretsmanager"
 TARGET_PREFIX = "secretsmanager."
@@ -88,7 +88,7 @@ MIN_CALL_SECONDS = 0.05
 CREDENTIALS_TIMEOUT = 2.0  # botocore's for the container endpoint
 
 
-@dataclass(frozen=True)
+@record
 class Credentials:
     access_key: str
     secret_key: str = ""
@@ -98,7 +98,7 @@ class Credentials:
         return f"Credentials(access_key={self.access_key!r})"
 
 
-@dataclass(frozen=True)
+@record
 class Route:
     """Where and as whom to read: decided by the environment alone."""
 

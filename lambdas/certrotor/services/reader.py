@@ -11,15 +11,15 @@ batch is throttled.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from certrotor.errors import AwsError, IntegrityError, NotFoundError, RetryableError, ThrottledError
 from certrotor.layout import AssembledSet, Manifest, PartValue, assemble
 from certrotor.layout.manifest import check_belongs
 from certrotor.ports import CURRENT, SecretReadPort, SecretValue
+from certrotor.record import record
 
 
-@dataclass(frozen=True)
+@record
 class ReadStats:
     """How many Secrets Manager calls a read took (for benchmarks and logs)."""
 

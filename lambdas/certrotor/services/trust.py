@@ -23,7 +23,6 @@ import json
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -33,6 +32,7 @@ from certrotor.errors import AwsError, BundleError, CertrotorError, IntegrityErr
 from certrotor.layout.manifest import INITIAL_VALUE
 from certrotor.pki.bundle import cert_to_pem, fingerprint, parse_certificates
 from certrotor.ports import CURRENT, SecretPort
+from certrotor.record import field, record, replace
 
 if TYPE_CHECKING:  # the container client reads trust bundles without the configuration model
     from certrotor.config import CertrotorConfig
@@ -79,7 +79,7 @@ def anchor_of(ca_chain_pem: str) -> x509.Certificate:
     return roots[0] if roots else certs[-1]
 
 
-@dataclass(frozen=True)
+@record
 class Anchor:
     """One trusted certificate and the CAs (by ARN) that chain to it."""
 
@@ -95,7 +95,7 @@ class Anchor:
         )
 
 
-@dataclass(frozen=True)
+@record
 class KnownCa:
     """A CA the rotator issues from, or has, or will."""
 
@@ -104,7 +104,7 @@ class KnownCa:
     anchor: str  # the fingerprint of its anchor
 
 
-@dataclass(frozen=True)
+@record
 class TrustDocument:
     """The trust secret's value. `revision` grows whenever the anchors change."""
 
