@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from certrotor.client.lazy_x509 import import_x509
+    from certrotor.lazy_x509 import import_x509
 
     import_x509()
     from certrotor.client.entrypoint import main as run

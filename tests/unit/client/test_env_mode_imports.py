@@ -7,7 +7,7 @@ compression modules, the trust secret's parser, the secret reader and its
 ports, the watch options' signal and shlex, dataclasses (with inspect:
 the start's value types are certrotor.record records) and email.utils (with
 socket and calendar: cryptography.x509 is imported through
-certrotor.client.lazy_x509) stay unimported
+certrotor.lazy_x509) stay unimported
 (docs/CONTAINERS.md, "How it reaches AWS, and what a start costs")."""
 
 from __future__ import annotations

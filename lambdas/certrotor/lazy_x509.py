@@ -1,24 +1,30 @@
-"""Import cryptography.x509 without paying, at each container start, for
-the parts of it certrotor-fetch never calls.
+"""Import cryptography.x509 without paying, at each process start, for the
+parts of it certrotor never calls.
 
 Loading a certificate imports the whole cryptography.x509 package, and the
-package sets up at import two things a start does not use:
+package sets up at import two things certrotor does not use:
 
 - cryptography.x509.name compiles the patterns of its RFC 4514 name parser,
   one of them a character class spanning all of Unicode (about 9 ms in
-  CPython 3.11's re); they serve `Name.from_rfc4514_string` only;
+  CPython's re); they serve `Name.from_rfc4514_string` only;
 - cryptography.x509.general_name imports email.utils (and with it socket,
   random, calendar, locale, base64 and quopri: about 6 ms) for the
   `parseaddr` that `RFC822Name` calls when one is built.
 
-Together that is about a fifth of an env-mode start. `import_x509` imports
-the package with those patterns compiled at their first use and email.utils
-imported at parseaddr's first call; after that both behave exactly as they
-would have (tests/unit/client/test_lazy_x509.py compares them). It changes
-nothing else: re.compile is wrapped only while the package imports and only
-for the name module's calls, email.utils stands in sys.modules only while
-the package imports (any name but parseaddr asked of it then loads the real
-module), and once cryptography.x509 is imported it does nothing at all.
+Together that is about a fifth of a `certrotor-fetch --from-env` start, and
+the patterns a few percent of a Lambda cold start (botocore imports
+email.utils there anyway). `import_x509` imports the package with those
+patterns compiled at their first use and email.utils imported at
+parseaddr's first call; after that both behave exactly as they would have
+(tests/unit/test_lazy_x509.py compares them). The container client's
+console script (client/start.py) and the Lambda handlers' package
+(handlers/__init__.py) call it before anything imports the package.
+
+It changes nothing else: re.compile is wrapped only while the package
+imports and only for the name module's calls, email.utils stands in
+sys.modules only while the package imports (any name but parseaddr asked of
+it then loads the real module), and once cryptography.x509 is imported it
+does nothing at all.
 """
 
 from __future__ import annotations

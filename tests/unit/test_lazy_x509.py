@@ -1,4 +1,4 @@
-"""certrotor.client.lazy_x509: cryptography.x509 imported without its name
+"""certrotor.lazy_x509: cryptography.x509 imported without its name
 parser's patterns compiled or email.utils imported, and names and email
 addresses then parsed exactly as a plain import parses them.
 
@@ -15,8 +15,8 @@ import types
 
 import pytest
 
-from certrotor.client import lazy_x509
-from certrotor.client.lazy_x509 import DeferredPattern, import_x509
+from certrotor import lazy_x509
+from certrotor.lazy_x509 import DeferredPattern, import_x509
 
 RFC4514_NAMES = [
     "CN=web.svc.internal,O=certrotor",
@@ -42,7 +42,7 @@ PROBE = """
 import json, re, sys
 compile_before = re.compile
 if sys.argv[1] == "lazy":
-    from certrotor.client.lazy_x509 import import_x509
+    from certrotor.lazy_x509 import import_x509
     x509 = import_x509()
 else:
     from cryptography import x509
@@ -130,7 +130,7 @@ def test_a_failed_import_restores_re_compile_and_leaves_no_stand_in() -> None:
 import re, sys
 compile_before = re.compile
 sys.modules["cryptography.x509.verification"] = None
-from certrotor.client.lazy_x509 import import_x509
+from certrotor.lazy_x509 import import_x509
 try:
     import_x509()
 except ImportError:
@@ -192,3 +192,21 @@ def test_the_email_utils_stand_in_hands_any_other_name_to_the_real_module() -> N
     assert not hasattr(stand_in, "__path__")
     with pytest.raises(AttributeError):
         stand_in.__wrapped__  # noqa: B018
+
+
+@pytest.mark.parametrize("handler", ["rotate", "issuer", "monitor", "function_url"])
+def test_a_lambda_handler_imports_x509_without_compiling_the_name_patterns(handler: str) -> None:
+    # Given a fresh interpreter as Lambda's runtime starts one, when it imports a handler
+    code = f"""
+import sys
+import certrotor.handlers.{handler}
+from cryptography.x509.name import _RFC4514NameParser as parser
+print(type(parser._STRING_RE).__name__)
+"""
+    environ = {"PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=False, timeout=60
+    )
+    # Then the package was imported through import_x509
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["DeferredPattern"]
