@@ -135,6 +135,34 @@ BUGS = (
         "_SHARED_BITS = 0o007",
         ("tests/unit/test_boundaries.py",),
     ),
+    Bug(
+        "records of two classes with equal fields compare equal",
+        "record.py",
+        "if other.__class__ is not self.__class__:",
+        "if not hasattr(type(other), _FIELDS):",
+        ("tests/unit/test_record.py",),
+    ),
+    Bug(
+        "a record's default_factory value is shared by every record",
+        "record.py",
+        "value = default.make() if isinstance(default, _Factory) else default",
+        "value = default",
+        ("tests/unit/test_record.py",),
+    ),
+    Bug(
+        "re.compile stays wrapped after cryptography.x509 is imported",
+        "lazy_x509.py",
+        "            re.compile = real_compile\n",
+        "            pass\n",
+        ("tests/unit/test_lazy_x509.py",),
+    ),
+    Bug(
+        "email.utils's stand-in loads the real module for the import system's probes",
+        "lazy_x509.py",
+        'if name.startswith("__"):',
+        "if False:",
+        ("tests/unit/test_lazy_x509.py",),
+    ),
 )
 
 
