@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives._serialization import Encoding  # not the package: pki/keys.py
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
@@ -54,7 +55,7 @@ def build_csr(key: PrivateKey, common_name: str, dns_names: Sequence[str], ip_ad
         csr = builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
     else:
         csr = builder.sign(key, hashes.SHA256())
-    return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    return csr.public_bytes(Encoding.PEM).decode("ascii")
 
 
 def parse_csr(pem: str | bytes) -> x509.CertificateSigningRequest:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives._serialization import Encoding  # not the package: pki/keys.py
 from cryptography.x509.oid import NameOID
 
 from certrotor.config import MAX_COMMON_NAME, NEVER_NETWORKS, SPECIAL_NETWORKS, IssuerPolicy, Usage
@@ -190,7 +190,7 @@ def load_csr(pem: object) -> x509.CertificateSigningRequest:
 
 def csr_digest(csr: x509.CertificateSigningRequest) -> str:
     """SHA-256 of the CSR's DER: the same request however it is wrapped."""
-    return hashlib.sha256(csr.public_bytes(serialization.Encoding.DER)).hexdigest()
+    return hashlib.sha256(csr.public_bytes(Encoding.DER)).hexdigest()
 
 
 def check_key(policy: IssuerPolicy, csr: x509.CertificateSigningRequest) -> str:
@@ -408,5 +408,5 @@ def decide(
     names = csr_names(csr)
     check_names(policy, names)
     days = check_validity(policy, validity_days, ca_not_after, now, short_lived_ca)
-    pem = csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    pem = csr.public_bytes(Encoding.PEM).decode("ascii")
     return PolicyDecision(caller, policy, pem, csr_digest(csr), names, days, key)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives._serialization import Encoding, PublicFormat  # not the package: pki/keys.py
 
 from certrotor.aws.ledger import LedgerEntry
 from certrotor.config import CertrotorConfig, IssuerPolicy, template_arn
@@ -195,7 +195,7 @@ class CertificateIssuer:
 
 def _spki(key: object) -> bytes:
     return key.public_bytes(  # type: ignore[attr-defined, no-any-return]
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        Encoding.DER, PublicFormat.SubjectPublicKeyInfo
     )
 
 
