@@ -90,3 +90,21 @@ def test_the_handler_refuses_a_bad_event_with_its_own_metric(event: object, monk
         rotate.lambda_handler(event, LambdaContext())
     # Then it counts a refused event, not a failed rotation
     assert names == ["RotationEventRefused"]
+
+
+def test_disabled_metrics_are_cleared_after_each_invocation_and_never_printed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from certrotor.handlers import rotate
+    from certrotor.local.driver import LambdaContext
+
+    # Given metrics disabled (local mode, tests): Powertools neither flushes nor clears them
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    capsys.readouterr()
+    # When the handler runs more invocations than the 100 values Powertools keeps before printing the set
+    for _ in range(101):
+        with pytest.raises(RotationError):
+            rotate.lambda_handler({"Step": "deleteSecret"}, LambdaContext())
+    # Then nothing piled up, and no metrics were printed among the process's output
+    assert rotate.metrics.provider.metric_set == {}
+    assert '"_aws"' not in capsys.readouterr().out

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from certrotor.aws.pca import PrivateCA
 from certrotor.errors import CertrotorError, RotationError
-from certrotor.handlers.runtime import adapters, client
+from certrotor.handlers.runtime import adapters, clearing, client
 from certrotor.handlers.tracing import make_tracer
 from certrotor.services.rotation import KnownVersions, RotationRequest, RotationService, Step
 from certrotor.spec import set_name_of
@@ -59,6 +59,7 @@ def rotation_service() -> RotationService:
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
+@clearing(metrics)
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import botocore.session
 from botocore.config import Config
@@ -20,6 +21,11 @@ from certrotor.aws.secrets import SecretStore
 from certrotor.config import CertrotorConfig, load_config_json
 from certrotor.errors import ConfigError
 from certrotor.quiet_logs import keep_secrets_out_of_logs
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Metrics
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 CONFIG_ENV = "CERTROTOR_CONFIG"
 CA_ARN_ENV = "CERTROTOR_CA_ARN"
@@ -90,3 +96,24 @@ def _adapters_for(raw_config: str, ca_arn: str | None) -> Adapters:
 def adapters() -> Adapters:
     """The adapters for the current environment's settings (cached)."""
     return _adapters_for(os.environ.get(CONFIG_ENV, ""), os.environ.get(CA_ARN_ENV))
+
+
+def clearing(metrics: Metrics) -> Callable[[Handler], Handler]:
+    """Clear `metrics` once the handler and its flush are done (put above
+    `@metrics.log_metrics`). A disabled Metrics (POWERTOOLS_METRICS_DISABLED:
+    local mode, tests, benchmarks) is never flushed, so Powertools never
+    clears it either, and at its 100th value it prints the whole set to
+    stdout: a process running many invocations (the demo, the local gateway,
+    a test run) would find stray EMF lines in its output."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def cleared(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return handler(*args, **kwargs)
+            finally:
+                metrics.clear_metrics()
+
+        return cleared  # type: ignore[return-value]
+
+    return wrap
